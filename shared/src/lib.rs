@@ -1,0 +1,11 @@
+//! Seatflow's shared core: storage, the SCIM protocol and the domain rules. Both the API and
+//! the worker build on this crate.
+
+pub mod db;
+pub mod error;
+pub mod scim;
+pub mod store;
+pub mod time;
+pub mod token;
+
+pub use error::{Error, Result, ScimType};

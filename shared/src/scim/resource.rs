@@ -1,0 +1,460 @@
+//! SCIM resources in and out: validating what a provider sends into stored fields, and
+//! rendering stored rows back as SCIM JSON. The document is kept as the provider sent it
+//! (Entra re-PATCHes anything that comes back different), less what the server owns.
+
+use serde_json::{Map, Value};
+
+use crate::ScimType;
+use crate::error::{Error, Result};
+use crate::scim::ResourceKind;
+use crate::scim::filter::{get_ci, key_ci};
+use crate::scim::schema::{self, AttributeDef, Returned};
+use crate::scim::typing;
+use crate::store::groups::{GroupFields, GroupRow, Member};
+use crate::store::users::{UserFields, UserRow};
+
+/// Attributes the server owns: whatever a client sends for them is dropped.
+const SERVER_OWNED: [&str; 2] = ["id", "meta"];
+
+/// Validates a full User representation (POST or PUT body).
+pub fn user_fields(body: Value) -> Result<UserFields> {
+    let doc = normalize(ResourceKind::User, into_object(body)?)?;
+    user_fields_from_doc(doc)
+}
+
+/// The indexed fields of a (normalized) user document; fails if `userName` is missing.
+pub fn user_fields_from_doc(doc: Map<String, Value>) -> Result<UserFields> {
+    let user_name = required_string(&doc, "userName")?;
+    let active = match get_ci(&doc, "active") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid_value("active must be a boolean")),
+    };
+    Ok(UserFields {
+        user_name,
+        external_id: optional_string(&doc, "externalId")?,
+        display_name: optional_string(&doc, "displayName")?,
+        active,
+        document: Value::Object(doc).to_string(),
+    })
+}
+
+/// Validates a full Group representation; returns the fields and the member ids it lists.
+pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<String>)> {
+    let mut doc = normalize(ResourceKind::Group, into_object(body)?)?;
+    let members = match take_ci(&mut doc, "members") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().map(member_id).collect::<Result<Vec<_>>>()?,
+        Some(_) => return Err(invalid_value("members must be an array")),
+    };
+    Ok((group_fields_from_doc(doc)?, members))
+}
+
+/// The indexed fields of a (normalized) group document without members.
+pub fn group_fields_from_doc(doc: Map<String, Value>) -> Result<GroupFields> {
+    Ok(GroupFields {
+        display_name: required_string(&doc, "displayName")?,
+        external_id: optional_string(&doc, "externalId")?,
+        document: Value::Object(doc).to_string(),
+    })
+}
+
+/// A member reference: `{"value": id, …}` or, as some clients send, a bare id string.
+fn member_id(item: &Value) -> Result<String> {
+    match item {
+        Value::String(id) => Ok(id.clone()),
+        Value::Object(obj) => match get_ci(obj, "value") {
+            Some(Value::String(id)) => Ok(id.clone()),
+            _ => Err(invalid_value("each member needs a string 'value'")),
+        },
+        _ => Err(invalid_value(
+            "each member must be an object with a 'value'",
+        )),
+    }
+}
+
+/// The stored document of a row (always a JSON object written by this module).
+pub fn stored_document(document: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(document) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Internal(
+            "stored document is not a JSON object".into(),
+        )),
+    }
+}
+
+fn into_object(body: Value) -> Result<Map<String, Value>> {
+    match body {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::bad_request(
+            ScimType::InvalidSyntax,
+            "the request body must be a JSON object",
+        )),
+    }
+}
+
+/// Drops JSON nulls (Entra never means them as values), server-owned and never-returned
+/// attributes, and types known attributes against the schema (Entra's "True"/"False" strings
+/// become booleans; a wrong JSON type is 400 `invalidValue`). Unknown attributes are kept.
+pub fn normalize(kind: ResourceKind, doc: Map<String, Value>) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for (key, value) in doc {
+        if value.is_null() || SERVER_OWNED.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+            continue;
+        }
+        let value = match extension_of(kind, &key) {
+            // An extension's attributes live under its URN.
+            Some(urn) => match value {
+                Value::Object(ext) => Value::Object(normalize_attributes(ext, |name| {
+                    schema::find_attribute(kind, Some(urn), name)
+                })?),
+                _ => return Err(invalid_value(format!("{key} must be an object"))),
+            },
+            None => {
+                let Some(value) =
+                    normalize_attribute(schema::find_attribute(kind, None, &key), &key, value)?
+                else {
+                    continue;
+                };
+                value
+            }
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// The URN of `kind`'s extension schema named by `key`, if it names one.
+fn extension_of(kind: ResourceKind, key: &str) -> Option<&'static str> {
+    schema::schemas_for(kind)
+        .iter()
+        .map(|s| s.id.as_str())
+        .find(|id| id.eq_ignore_ascii_case(key) && !id.eq_ignore_ascii_case(kind.core_schema()))
+}
+
+fn normalize_attributes<'a>(
+    attributes: Map<String, Value>,
+    lookup: impl Fn(&str) -> Option<&'a AttributeDef>,
+) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for (key, value) in attributes {
+        if let Some(value) = normalize_attribute(lookup(&key), &key, value)? {
+            out.insert(key, value);
+        }
+    }
+    Ok(out)
+}
+
+/// One attribute's stored value, or None when it is not kept (null, or never returned: Seatflow
+/// does not keep passwords).
+fn normalize_attribute(
+    def: Option<&AttributeDef>,
+    name: &str,
+    value: Value,
+) -> Result<Option<Value>> {
+    match def {
+        _ if value.is_null() => Ok(None),
+        Some(def) if def.returned == Returned::Never => Ok(None),
+        Some(def) => typing::coerce_attribute(def, name, &value).map(Some),
+        None => Ok(Some(typing::without_nulls(value))),
+    }
+}
+
+fn take_ci(doc: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    let key = key_ci(doc, name)?.to_owned();
+    doc.shift_remove(&key)
+}
+
+fn required_string(doc: &Map<String, Value>, name: &str) -> Result<String> {
+    match get_ci(doc, name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None => Err(invalid_value(format!("{name} is required"))),
+        Some(_) => Err(invalid_value(format!("{name} must be a string"))),
+    }
+}
+
+fn optional_string(doc: &Map<String, Value>, name: &str) -> Result<Option<String>> {
+    match get_ci(doc, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid_value(format!("{name} must be a string"))),
+    }
+}
+
+fn invalid_value(detail: impl Into<String>) -> Error {
+    Error::bad_request(ScimType::InvalidValue, detail)
+}
+
+/// `meta.version` and the ETag header value of a resource version.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The full SCIM representation of a stored user.
+pub fn render_user(row: &UserRow, base_url: &str) -> Result<Value> {
+    let doc = stored_document(&row.document)?;
+    Ok(assemble(
+        ResourceKind::User,
+        &row.id,
+        doc,
+        None,
+        Meta {
+            created: &row.created_at,
+            last_modified: &row.updated_at,
+            version: row.version,
+            location: format!("{base_url}/Users/{}", row.id),
+        },
+    ))
+}
+
+/// The full SCIM representation of a stored group; `members` None leaves them out.
+pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) -> Result<Value> {
+    let doc = stored_document(&row.document)?;
+    let members = members.map(|members| {
+        Value::Array(
+            members
+                .iter()
+                .map(|m| {
+                    let mut entry = Map::new();
+                    entry.insert("value".into(), m.user_id.clone().into());
+                    entry.insert(
+                        "$ref".into(),
+                        format!("{base_url}/Users/{}", m.user_id).into(),
+                    );
+                    if let Some(name) = &m.display_name {
+                        entry.insert("display".into(), name.clone().into());
+                    }
+                    Value::Object(entry)
+                })
+                .collect(),
+        )
+    });
+    Ok(assemble(
+        ResourceKind::Group,
+        &row.id,
+        doc,
+        members,
+        Meta {
+            created: &row.created_at,
+            last_modified: &row.updated_at,
+            version: row.version,
+            location: format!("{base_url}/Groups/{}", row.id),
+        },
+    ))
+}
+
+struct Meta<'a> {
+    created: &'a str,
+    last_modified: &'a str,
+    version: i64,
+    location: String,
+}
+
+fn assemble(
+    kind: ResourceKind,
+    id: &str,
+    mut doc: Map<String, Value>,
+    members: Option<Value>,
+    meta: Meta<'_>,
+) -> Value {
+    let mut schemas = match take_ci(&mut doc, "schemas") {
+        Some(Value::Array(s)) => s,
+        _ => Vec::new(),
+    };
+    // `schemas` lists the core schema and every extension the resource carries, whatever the
+    // client declared (a PATCH may add the first extension attribute).
+    let declared = |schemas: &[Value], urn: &str| {
+        schemas
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+    };
+    let core = kind.core_schema();
+    if !declared(&schemas, core) {
+        schemas.insert(0, core.into());
+    }
+    for schema in schema::schemas_for(kind) {
+        if key_ci(&doc, &schema.id).is_some() && !declared(&schemas, &schema.id) {
+            schemas.push(schema.id.clone().into());
+        }
+    }
+    let mut out = Map::new();
+    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("id".into(), id.into());
+    out.extend(doc);
+    if let Some(members) = members {
+        out.insert("members".into(), members);
+    }
+    let mut m = Map::new();
+    m.insert("resourceType".into(), kind.name().into());
+    m.insert("created".into(), meta.created.into());
+    m.insert("lastModified".into(), meta.last_modified.into());
+    m.insert("location".into(), meta.location.into());
+    m.insert("version".into(), etag(meta.version).into());
+    out.insert("meta".into(), Value::Object(m));
+    Value::Object(out)
+}
+
+/// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a rendered resource.
+/// `schemas`, `id` and `meta` are always returned; names may be `attr` or `attr.sub`.
+pub fn project(resource: &mut Value, attributes: &[String], excluded: &[String]) {
+    let Value::Object(obj) = resource else { return };
+    let always = |k: &str| {
+        ["schemas", "id", "meta"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(k))
+    };
+    if !attributes.is_empty() {
+        obj.retain(|key, value| {
+            if always(key) {
+                return true;
+            }
+            let subs: Vec<&str> = attributes
+                .iter()
+                .filter_map(|a| match a.split_once('.') {
+                    Some((top, sub)) if top.eq_ignore_ascii_case(key) => Some(sub),
+                    _ => None,
+                })
+                .collect();
+            if attributes.iter().any(|a| a.eq_ignore_ascii_case(key)) {
+                return true;
+            }
+            if subs.is_empty() {
+                return false;
+            }
+            retain_subs(value, |sub| {
+                subs.iter().any(|s| s.eq_ignore_ascii_case(sub))
+            });
+            true
+        });
+    }
+    for name in excluded {
+        match name.split_once('.') {
+            Some((top, sub)) => {
+                if let Some((_, value)) = obj.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(top))
+                {
+                    retain_subs(value, |s| !s.eq_ignore_ascii_case(sub));
+                }
+            }
+            None => obj.retain(|key, _| always(key) || !key.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+fn retain_subs(value: &mut Value, keep: impl Fn(&str) -> bool + Copy) {
+    match value {
+        Value::Object(obj) => obj.retain(|k, _| keep(k)),
+        Value::Array(items) => items.iter_mut().for_each(|item| retain_subs(item, keep)),
+        _ => {}
+    }
+}
+
+/// A `ListResponse` (RFC 7644 §3.4.2) of one page of resources.
+pub fn list_response(resources: Vec<Value>, total: i64, start_index: i64) -> Value {
+    serde_json::json!({
+        "schemas": [crate::scim::LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::ENTERPRISE_USER_SCHEMA;
+
+    fn user_row(document: Value) -> UserRow {
+        UserRow {
+            id: "u1".into(),
+            license_id: "l1".into(),
+            user_name: "a@x".into(),
+            external_id: None,
+            display_name: None,
+            active: true,
+            document: document.to_string(),
+            version: 3,
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+            updated_at: "2026-01-02T00:00:00.000000Z".into(),
+        }
+    }
+
+    #[test]
+    fn normalize_drops_nulls_passwords_and_server_owned_and_types_booleans() {
+        let fields = user_fields(json!({
+            "userName": "a@x", "active": "False", "password": "hunter2", "id": "x",
+            "meta": {"created": "then"}, "title": null,
+            "emails": [{"value": "a@x", "primary": "True", "display": null}, null],
+            "custom": {"keep": 1, "drop": null}
+        }))
+        .unwrap();
+        assert!(!fields.active);
+        let doc: Value = serde_json::from_str(&fields.document).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "userName": "a@x", "active": false,
+                "emails": [{"value": "a@x", "primary": true}],
+                "custom": {"keep": 1}
+            })
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_invalid_value() {
+        for body in [
+            json!({"userName": "a@x", "active": "maybe"}),
+            json!({"userName": "a@x", "name": "not an object"}),
+            json!({"userName": ["a@x"]}),
+            json!({"userName": "a@x", ENTERPRISE_USER_SCHEMA: "flat"}),
+        ] {
+            let err = user_fields(body.clone()).err().unwrap();
+            assert_eq!(err.scim_type(), Some(ScimType::InvalidValue), "{body}");
+        }
+    }
+
+    #[test]
+    fn rendered_schemas_list_the_extensions_present() {
+        let row = user_row(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "a@x",
+            ENTERPRISE_USER_SCHEMA: {"employeeNumber": "7"}
+        }));
+        let rendered = render_user(&row, "http://h/scim/v2").unwrap();
+        assert_eq!(
+            rendered["schemas"],
+            json!([
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                ENTERPRISE_USER_SCHEMA
+            ])
+        );
+        assert_eq!(rendered["meta"]["version"], "W/\"3\"");
+        assert_eq!(rendered["meta"]["location"], "http://h/scim/v2/Users/u1");
+    }
+
+    #[test]
+    fn projection_keeps_always_returned_attributes() {
+        let row = user_row(json!({
+            "userName": "a@x", "displayName": "A",
+            "name": {"givenName": "G", "familyName": "F"}
+        }));
+        let mut only = render_user(&row, "http://h").unwrap();
+        project(&mut only, &["name.givenName".into()], &[]);
+        let keys: Vec<&str> = only
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["schemas", "id", "name", "meta"]);
+        assert_eq!(only["name"], json!({"givenName": "G"}));
+
+        let mut without = render_user(&row, "http://h").unwrap();
+        project(&mut without, &[], &["displayName".into(), "id".into()]);
+        assert!(without.get("displayName").is_none());
+        assert_eq!(without["id"], "u1");
+    }
+}
