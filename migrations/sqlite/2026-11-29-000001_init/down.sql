@@ -1,0 +1,9 @@
+DROP TABLE audit;
+DROP TABLE outbox;
+DROP TABLE seats;
+DROP TABLE licensed_groups;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE users;
+DROP TABLE scim_tokens;
+DROP TABLE licenses;

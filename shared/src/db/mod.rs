@@ -1,0 +1,206 @@
+//! Storage: one diesel connection type over PostgreSQL and SQLite, an r2d2 pool, migrations,
+//! and the two ways to run work on it (`read`, `write`), each a single `spawn_blocking` so no
+//! synchronous connection is ever held across an `.await`.
+
+pub mod schema;
+mod url;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use url::{Backend, DEFAULT_DATABASE_URL, DatabaseUrl, UnknownScheme};
+
+use crate::error::{Error, Result};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// Serialises concurrent `migrate` runs of several API processes on one PostgreSQL database.
+const MIGRATION_LOCK_KEY: i64 = 0x5ea7_f10e;
+
+/// Why the database could not be opened, with the URL's password hidden.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to database {url}: {cause}")]
+pub struct ConnectError {
+    url: DatabaseUrl,
+    cause: String,
+}
+
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        let target = self.url.connect_target();
+        match self.url.backend() {
+            Backend::Postgres => PgConnection::establish(target).map(DbConn::Pg),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(target)?;
+                // WAL lets readers run beside the single writer; busy_timeout makes writers queue
+                // instead of failing; foreign keys are off by default in SQLite; LIKE is made case-sensitive
+                // as on PostgreSQL (case-insensitive attributes are compared on lower-cased keys).
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA case_sensitive_like = ON;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// A connection checked out of the pool; returned to it on drop.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The connection pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool after one direct connection attempt, so an unreachable database yields its
+    /// real cause at once.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Db, ConnectError> {
+        let manager = Manager { url: url.clone() };
+        // libpq's messages span lines; the operator gets them as one.
+        let connect_error = |cause: String| ConnectError {
+            url: url.clone(),
+            cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        r2d2::ManageConnection::connect(&manager).map_err(|e| connect_error(e.to_string()))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build(manager)
+            .map_err(|e| connect_error(e.to_string()))?;
+        Ok(Db {
+            pool,
+            backend: url.backend(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations of this backend (idempotent; safe with concurrent starters).
+    pub fn migrate(&self) -> Result<usize> {
+        let mut conn = self.checkout()?;
+        let applied = match &mut *conn {
+            DbConn::Pg(pg) => {
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .execute(pg)?;
+                let result = pg.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len());
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(pg)?;
+                result
+            }
+            DbConn::Sqlite(lite) => lite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len()),
+        };
+        applied.map_err(|e| Error::Internal(format!("migration failed: {e}")))
+    }
+
+    /// Runs read-only work on a pooled connection.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || work(&mut *db.checkout()?)).await
+    }
+
+    /// Runs `work` in one write transaction: everything it does commits together or not at all.
+    /// Every state change goes through here, so what must commit with it (the outbox row) is
+    /// added in one place.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || write_transaction(&mut *db.checkout()?, work)).await
+    }
+
+    /// A pooled connection for synchronous callers (CLI commands, tests).
+    pub fn checkout(&self) -> Result<PooledConn> {
+        self.pool
+            .get()
+            .map_err(|e| Error::Unavailable(format!("no database connection: {e}")))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("database task failed: {e}")))?
+}
+
+/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
+/// front: a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency.
+pub fn write_transaction<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T>,
+) -> Result<T> {
+    if matches!(conn, DbConn::Pg(_)) {
+        return conn.transaction(work);
+    }
+    if let DbConn::Sqlite(lite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?;
+    }
+    let result = work(conn);
+    if let DbConn::Sqlite(lite) = conn {
+        match &result {
+            Ok(_) => AnsiTransactionManager::commit_transaction(lite)?,
+            Err(_) => AnsiTransactionManager::rollback_transaction(lite)?,
+        }
+    }
+    result
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as D};
+        match e {
+            D::DatabaseError(Kind::ClosedConnection | Kind::SerializationFailure, info) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            D::DatabaseError(Kind::UniqueViolation, info) => {
+                Error::Conflict(format!("already exists: {}", info.message()))
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

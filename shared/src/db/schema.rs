@@ -1,0 +1,127 @@
+//! The diesel schema, shared by both backends (see migrations/postgres and migrations/sqlite).
+
+diesel::table! {
+    licenses (id) {
+        id -> Text,
+        name -> Text,
+        seats -> BigInt,
+        seats_used -> BigInt,
+        auto_promote -> Bool,
+        provisioning_enabled -> Bool,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    scim_tokens (id) {
+        id -> Text,
+        license_id -> Text,
+        token_hash -> Text,
+        created_at -> Text,
+        last_used_at -> Nullable<Text>,
+        revoked_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        license_id -> Text,
+        user_name -> Text,
+        user_name_key -> Text,
+        external_id -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        active -> Bool,
+        document -> Text,
+        version -> BigInt,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        license_id -> Text,
+        display_name -> Text,
+        display_name_key -> Text,
+        external_id -> Nullable<Text>,
+        document -> Text,
+        version -> BigInt,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+        joined_at -> Text,
+    }
+}
+
+diesel::table! {
+    licensed_groups (license_id, group_id) {
+        license_id -> Text,
+        group_id -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    seats (license_id, user_id) {
+        license_id -> Text,
+        user_id -> Text,
+        status -> Text,
+        since -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        license_id -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Text,
+        last_error -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    audit (id) {
+        id -> BigInt,
+        license_id -> Text,
+        actor -> Text,
+        action -> Text,
+        subject -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::joinable!(scim_tokens -> licenses (license_id));
+diesel::joinable!(users -> licenses (license_id));
+diesel::joinable!(groups -> licenses (license_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    licenses,
+    scim_tokens,
+    users,
+    groups,
+    group_members,
+    licensed_groups,
+    seats,
+    outbox,
+    audit,
+);

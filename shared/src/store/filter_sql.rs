@@ -1,0 +1,283 @@
+//! Translates SCIM filters on indexed attributes into SQL predicates that run unchanged on
+//! PostgreSQL and SQLite. Values are always bound parameters; LIKE patterns are escaped.
+//!
+//! Every leaf predicate is written so that it is never SQL NULL (absent attributes compare as
+//! false, `ne` as true), so `not` keeps SCIM's two-valued meaning.
+
+use diesel::BoolExpressionMethods;
+use diesel::dsl::sql;
+use diesel::expression::BoxableExpression;
+use diesel::sql_types::{Bool, Text};
+
+use crate::db::MultiBackend;
+use crate::error::{Error, Result};
+use crate::scim::ResourceKind;
+use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
+
+pub type Predicate<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
+
+/// How an indexed attribute is stored.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    /// Text compared as stored (caseExact): `nullable` says whether the column may be NULL.
+    Exact {
+        column: &'static str,
+        nullable: bool,
+    },
+    /// Text compared case-insensitively against a lower-cased column or expression.
+    Folded {
+        column: &'static str,
+        nullable: bool,
+    },
+    Boolean(&'static str),
+    /// A timestamp stored as fixed-width UTC text.
+    Timestamp(&'static str),
+    /// `members` / `members.value` of a group: an id looked up in `group_members`.
+    Members,
+}
+
+fn resolve(kind: ResourceKind, path: &AttrPath) -> Result<Column> {
+    if let Some(urn) = &path.urn
+        && !urn.eq_ignore_ascii_case(kind.core_schema())
+    {
+        return Err(unsupported(path));
+    }
+    let name = path.name.to_ascii_lowercase();
+    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    let column = match (kind, name.as_str(), sub.as_deref()) {
+        (_, "id", None) => Column::Exact {
+            column: "id",
+            nullable: false,
+        },
+        (_, "externalid", None) => Column::Exact {
+            column: "external_id",
+            nullable: true,
+        },
+        (_, "meta", Some("created")) => Column::Timestamp("created_at"),
+        (_, "meta", Some("lastmodified")) => Column::Timestamp("updated_at"),
+        (ResourceKind::User, "username", None) => Column::Folded {
+            column: "user_name_key",
+            nullable: false,
+        },
+        (ResourceKind::User, "displayname", None) => Column::Folded {
+            column: "lower(display_name)",
+            nullable: true,
+        },
+        (ResourceKind::User, "active", None) => Column::Boolean("active"),
+        (ResourceKind::Group, "displayname", None) => Column::Folded {
+            column: "display_name_key",
+            nullable: false,
+        },
+        (ResourceKind::Group, "members", None | Some("value")) => Column::Members,
+        _ => return Err(unsupported(path)),
+    };
+    Ok(column)
+}
+
+fn unsupported(path: &AttrPath) -> Error {
+    invalid(format!(
+        "filtering on attribute '{}' is not supported",
+        display_path(path)
+    ))
+}
+
+fn invalid(detail: String) -> Error {
+    Error::bad_request(crate::ScimType::InvalidFilter, detail)
+}
+
+fn display_path(path: &AttrPath) -> String {
+    let mut out = String::new();
+    if let Some(urn) = &path.urn {
+        out.push_str(urn);
+        out.push(':');
+    }
+    out.push_str(&path.name);
+    if let Some(sub) = &path.sub {
+        out.push('.');
+        out.push_str(sub);
+    }
+    out
+}
+
+/// The SQL predicate for `filter` on the table of `kind`.
+pub fn predicate<QS: 'static>(kind: ResourceKind, filter: &Filter) -> Result<Predicate<QS>> {
+    Ok(match filter {
+        Filter::And(a, b) => Box::new(predicate::<QS>(kind, a)?.and(predicate::<QS>(kind, b)?)),
+        Filter::Or(a, b) => Box::new(predicate::<QS>(kind, a)?.or(predicate::<QS>(kind, b)?)),
+        Filter::Not(inner) => Box::new(diesel::dsl::not(predicate::<QS>(kind, inner)?)),
+        Filter::Present(path) => present(resolve(kind, path)?),
+        Filter::Compare(path, op, value) => compare(resolve(kind, path)?, path, *op, value)?,
+        Filter::ValuePath(path, inner) => value_path(kind, path, inner)?,
+    })
+}
+
+/// `members[value eq "id"]` (and `or` of such) is the only value path on an indexed attribute.
+fn value_path<QS: 'static>(
+    kind: ResourceKind,
+    path: &AttrPath,
+    inner: &Filter,
+) -> Result<Predicate<QS>> {
+    if !matches!(resolve(kind, path)?, Column::Members) {
+        return Err(unsupported(path));
+    }
+    match inner {
+        Filter::Or(a, b) => Ok(Box::new(value_path::<QS>(kind, path, a)?.or(value_path::<
+            QS,
+        >(
+            kind, path, b,
+        )?))),
+        Filter::Compare(sub, CompareOp::Eq, value)
+            if sub.urn.is_none() && sub.sub.is_none() && sub.name.eq_ignore_ascii_case("value") =>
+        {
+            compare(Column::Members, path, CompareOp::Eq, value)
+        }
+        _ => Err(invalid(format!(
+            "only 'value eq' is supported inside {}[...]",
+            display_path(path)
+        ))),
+    }
+}
+
+fn present<QS>(column: Column) -> Predicate<QS> {
+    let text = match column {
+        Column::Exact { column, .. } | Column::Folded { column, .. } => {
+            format!("({column} IS NOT NULL AND {column} <> '')")
+        }
+        Column::Boolean(_) | Column::Timestamp(_) => "1 = 1".to_owned(),
+        Column::Members => {
+            "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id)".to_owned()
+        }
+    };
+    Box::new(sql::<Bool>(&text))
+}
+
+fn compare<QS>(
+    column: Column,
+    path: &AttrPath,
+    op: CompareOp,
+    value: &CompValue,
+) -> Result<Predicate<QS>> {
+    match column {
+        Column::Boolean(name) => {
+            let wanted = match value {
+                CompValue::Bool(b) => *b,
+                CompValue::Str(s) if s.eq_ignore_ascii_case("true") => true,
+                CompValue::Str(s) if s.eq_ignore_ascii_case("false") => false,
+                _ => {
+                    return Err(invalid(format!(
+                        "{} takes true or false",
+                        display_path(path)
+                    )));
+                }
+            };
+            let sql_op = match op {
+                CompareOp::Eq => "=",
+                CompareOp::Ne => "<>",
+                _ => {
+                    return Err(invalid(format!(
+                        "{} supports only eq and ne",
+                        display_path(path)
+                    )));
+                }
+            };
+            Ok(Box::new(
+                sql::<Bool>(&format!("{name} {sql_op} ")).bind::<Bool, _>(wanted),
+            ))
+        }
+        Column::Timestamp(name) => {
+            let text = string_value(path, value)?;
+            let instant = chrono::DateTime::parse_from_rfc3339(&text)
+                .map_err(|_| invalid(format!("'{text}' is not an RFC 3339 date-time")))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            text_compare(name, false, op, instant)
+        }
+        Column::Exact { column, nullable } => {
+            text_compare(column, nullable, op, string_value(path, value)?)
+        }
+        Column::Folded { column, nullable } => text_compare(
+            column,
+            nullable,
+            op,
+            string_value(path, value)?.to_lowercase(),
+        ),
+        Column::Members => {
+            if op != CompareOp::Eq {
+                return Err(invalid("members supports only eq".to_owned()));
+            }
+            Ok(Box::new(
+                sql::<Bool>("EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND m.user_id = ")
+                    .bind::<Text, _>(string_value(path, value)?)
+                    .sql(")"),
+            ))
+        }
+    }
+}
+
+fn string_value(path: &AttrPath, value: &CompValue) -> Result<String> {
+    match value {
+        CompValue::Str(s) => Ok(s.clone()),
+        CompValue::Num(n) => Ok(n.to_string()),
+        CompValue::Bool(_) | CompValue::Null => Err(invalid(format!(
+            "{} is compared with a string",
+            display_path(path)
+        ))),
+    }
+}
+
+fn text_compare<QS>(
+    column: &str,
+    nullable: bool,
+    op: CompareOp,
+    value: String,
+) -> Result<Predicate<QS>> {
+    let (sql_op, operand) = match op {
+        CompareOp::Eq => ("=", value),
+        CompareOp::Ne => ("<>", value),
+        CompareOp::Gt => (">", value),
+        CompareOp::Ge => (">=", value),
+        CompareOp::Lt => ("<", value),
+        CompareOp::Le => ("<=", value),
+        CompareOp::Co => ("LIKE", format!("%{}%", escape_like(&value))),
+        CompareOp::Sw => ("LIKE", format!("{}%", escape_like(&value))),
+        CompareOp::Ew => ("LIKE", format!("%{}", escape_like(&value))),
+    };
+    let escape = if sql_op == "LIKE" {
+        " ESCAPE '\\')"
+    } else {
+        ")"
+    };
+    // An absent value matches `ne` and nothing else.
+    let guard = match (nullable, op) {
+        (false, _) => "(",
+        (true, CompareOp::Ne) => "({column} IS NULL OR ",
+        (true, _) => "({column} IS NOT NULL AND ",
+    }
+    .replace("{column}", column);
+    Ok(Box::new(
+        sql::<Bool>(&format!("{guard}{column} {sql_op} "))
+            .bind::<Text, _>(operand)
+            .sql(escape),
+    ))
+}
+
+fn escape_like(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_metacharacters_are_literal() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

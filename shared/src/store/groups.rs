@@ -1,0 +1,263 @@
+//! SCIM Groups of a license and their members. Membership changes cost O(changed members): the
+//! member list is never loaded to apply them.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::{group_members, groups, users};
+use crate::error::{Error, Result};
+use crate::scim::ResourceKind;
+use crate::scim::filter::Filter;
+use crate::scim::patch::MemberChange;
+use crate::store::{Page, filter_sql};
+use crate::{ScimType, time};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = groups)]
+pub struct GroupRow {
+    pub id: String,
+    pub license_id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub document: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupFields {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub document: String,
+}
+
+/// A member as returned in a group resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    pub display_name: Option<String>,
+}
+
+fn display_name_key(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
+fn ensure_display_name_free(
+    conn: &mut DbConn,
+    license_id: &str,
+    display_name: &str,
+    except_id: Option<&str>,
+) -> Result<()> {
+    let taken: Option<String> = groups::table
+        .filter(groups::license_id.eq(license_id))
+        .filter(groups::display_name_key.eq(display_name_key(display_name)))
+        .select(groups::id)
+        .first(conn)
+        .optional()?;
+    match taken {
+        Some(id) if Some(id.as_str()) != except_id => Err(Error::Conflict(format!(
+            "a group with displayName '{display_name}' already exists"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn insert(conn: &mut DbConn, license_id: &str, fields: GroupFields) -> Result<GroupRow> {
+    ensure_display_name_free(conn, license_id, &fields.display_name, None)?;
+    let now = time::now();
+    let row = GroupRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        license_id: license_id.to_owned(),
+        display_name: fields.display_name,
+        external_id: fields.external_id,
+        document: fields.document,
+        version: 1,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&row.id),
+            groups::license_id.eq(&row.license_id),
+            groups::display_name.eq(&row.display_name),
+            groups::display_name_key.eq(display_name_key(&row.display_name)),
+            groups::external_id.eq(&row.external_id),
+            groups::document.eq(&row.document),
+            groups::version.eq(row.version),
+            groups::created_at.eq(&row.created_at),
+            groups::updated_at.eq(&row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(row)
+}
+
+pub fn get(conn: &mut DbConn, license_id: &str, id: &str) -> Result<GroupRow> {
+    groups::table
+        .filter(groups::license_id.eq(license_id))
+        .filter(groups::id.eq(id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("Group {id} not found")))
+}
+
+/// Replaces the group's fields and document (not its members), bumping its version.
+pub fn update(conn: &mut DbConn, current: &GroupRow, fields: GroupFields) -> Result<GroupRow> {
+    ensure_display_name_free(
+        conn,
+        &current.license_id,
+        &fields.display_name,
+        Some(&current.id),
+    )?;
+    let row = GroupRow {
+        display_name: fields.display_name,
+        external_id: fields.external_id,
+        document: fields.document,
+        version: current.version + 1,
+        updated_at: time::now(),
+        ..current.clone()
+    };
+    diesel::update(groups::table.find(&row.id))
+        .set((
+            groups::display_name.eq(&row.display_name),
+            groups::display_name_key.eq(display_name_key(&row.display_name)),
+            groups::external_id.eq(&row.external_id),
+            groups::document.eq(&row.document),
+            groups::version.eq(row.version),
+            groups::updated_at.eq(&row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(row)
+}
+
+pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
+    let deleted = diesel::delete(
+        groups::table
+            .filter(groups::license_id.eq(license_id))
+            .filter(groups::id.eq(id)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(Error::NotFound(format!("Group {id} not found")));
+    }
+    Ok(())
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    license_id: &str,
+    filter: Option<&Filter>,
+    page: Page,
+) -> Result<(i64, Vec<GroupRow>)> {
+    let scoped = || -> Result<_> {
+        let mut query = groups::table
+            .filter(groups::license_id.eq(license_id.to_owned()))
+            .into_boxed();
+        if let Some(filter) = filter {
+            query = query.filter(filter_sql::predicate(ResourceKind::Group, filter)?);
+        }
+        Ok(query)
+    };
+    let total: i64 = scoped()?.count().get_result(conn)?;
+    if page.count == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let rows = scoped()?
+        .order((groups::created_at, groups::id))
+        .offset(page.offset())
+        .limit(page.count)
+        .select(GroupRow::as_select())
+        .load(conn)?;
+    Ok((total, rows))
+}
+
+/// Applies membership changes in order. Every added id must be a user of the same license.
+pub fn apply_member_changes(
+    conn: &mut DbConn,
+    group: &GroupRow,
+    changes: &[MemberChange],
+) -> Result<()> {
+    for change in changes {
+        match change {
+            MemberChange::Add(ids) => add_members(conn, group, ids)?,
+            MemberChange::Remove(ids) => remove_members(conn, &group.id, Some(ids))?,
+            MemberChange::RemoveAll => remove_members(conn, &group.id, None)?,
+            MemberChange::ReplaceAll(ids) => {
+                remove_members(conn, &group.id, None)?;
+                add_members(conn, group, ids)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_members(conn: &mut DbConn, group: &GroupRow, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = users::table
+        .filter(users::license_id.eq(&group.license_id))
+        .filter(users::id.eq_any(ids))
+        .select(users::id)
+        .load(conn)?;
+    if let Some(unknown) = ids.iter().find(|id| !known.contains(id)) {
+        return Err(Error::bad_request(
+            ScimType::InvalidValue,
+            format!("member '{unknown}' is not a User of this tenant"),
+        ));
+    }
+    let joined_at = time::now();
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|user_id| {
+            (
+                group_members::group_id.eq(&group.id),
+                group_members::user_id.eq(user_id),
+                group_members::joined_at.eq(&joined_at),
+            )
+        })
+        .collect();
+    // Re-adding an existing member is a no-op and keeps its original join time.
+    match conn {
+        DbConn::Pg(pg) => diesel::insert_into(group_members::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        DbConn::Sqlite(lite) => diesel::insert_or_ignore_into(group_members::table)
+            .values(&rows)
+            .execute(lite)?,
+    };
+    Ok(())
+}
+
+fn remove_members(conn: &mut DbConn, group_id: &str, ids: Option<&[String]>) -> Result<()> {
+    let scoped = group_members::table.filter(group_members::group_id.eq(group_id));
+    match ids {
+        Some(ids) => {
+            diesel::delete(scoped.filter(group_members::user_id.eq_any(ids))).execute(conn)?
+        }
+        None => diesel::delete(scoped).execute(conn)?,
+    };
+    Ok(())
+}
+
+/// The members of each given group, in join order, with the users' display names.
+pub fn members_of(conn: &mut DbConn, group_ids: &[String]) -> Result<HashMap<String, Vec<Member>>> {
+    let rows: Vec<(String, String, Option<String>)> = group_members::table
+        .inner_join(users::table)
+        .filter(group_members::group_id.eq_any(group_ids))
+        .order((group_members::joined_at, group_members::user_id))
+        .select((group_members::group_id, users::id, users::display_name))
+        .load(conn)?;
+    let mut by_group: HashMap<String, Vec<Member>> = HashMap::new();
+    for (group_id, user_id, display_name) in rows {
+        by_group.entry(group_id).or_default().push(Member {
+            user_id,
+            display_name,
+        });
+    }
+    Ok(by_group)
+}

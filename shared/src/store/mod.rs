@@ -1,0 +1,21 @@
+//! Queries, as free functions over a `DbConn`, grouped by what they touch. Callers choose the
+//! transaction (`Db::read` / `Db::write`).
+
+pub mod filter_sql;
+pub mod groups;
+pub mod licenses;
+pub mod tokens;
+pub mod users;
+
+/// Paging of a list query (1-based `startIndex`, RFC 7644 §3.4.2.4).
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub start_index: i64,
+    pub count: i64,
+}
+
+impl Page {
+    pub(crate) fn offset(self) -> i64 {
+        self.start_index.max(1) - 1
+    }
+}

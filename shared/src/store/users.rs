@@ -1,0 +1,179 @@
+//! SCIM Users of a license. The document column holds the resource exactly as the provider sent
+//! it (less `id`/`meta`); the other columns are indexed copies used by filters and licensing.
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::users;
+use crate::error::{Error, Result};
+use crate::scim::ResourceKind;
+use crate::scim::filter::Filter;
+use crate::store::{Page, filter_sql};
+use crate::time;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub license_id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub document: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The indexed fields and the document of a user, as validated from a request.
+#[derive(Debug, Clone)]
+pub struct UserFields {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub document: String,
+}
+
+fn user_name_key(user_name: &str) -> String {
+    user_name.to_lowercase()
+}
+
+fn ensure_user_name_free(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_name: &str,
+    except_id: Option<&str>,
+) -> Result<()> {
+    let taken: Option<String> = users::table
+        .filter(users::license_id.eq(license_id))
+        .filter(users::user_name_key.eq(user_name_key(user_name)))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    match taken {
+        Some(id) if Some(id.as_str()) != except_id => Err(Error::Conflict(format!(
+            "a user with userName '{user_name}' already exists"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn insert(conn: &mut DbConn, license_id: &str, fields: UserFields) -> Result<UserRow> {
+    ensure_user_name_free(conn, license_id, &fields.user_name, None)?;
+    let now = time::now();
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        license_id: license_id.to_owned(),
+        user_name: fields.user_name,
+        external_id: fields.external_id,
+        display_name: fields.display_name,
+        active: fields.active,
+        document: fields.document,
+        version: 1,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&row.id),
+            users::license_id.eq(&row.license_id),
+            users::user_name.eq(&row.user_name),
+            users::user_name_key.eq(user_name_key(&row.user_name)),
+            users::external_id.eq(&row.external_id),
+            users::display_name.eq(&row.display_name),
+            users::active.eq(row.active),
+            users::document.eq(&row.document),
+            users::version.eq(row.version),
+            users::created_at.eq(&row.created_at),
+            users::updated_at.eq(&row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(row)
+}
+
+pub fn get(conn: &mut DbConn, license_id: &str, id: &str) -> Result<UserRow> {
+    users::table
+        .filter(users::license_id.eq(license_id))
+        .filter(users::id.eq(id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("User {id} not found")))
+}
+
+/// Replaces the user's fields and document, bumping its version.
+pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Result<UserRow> {
+    ensure_user_name_free(
+        conn,
+        &current.license_id,
+        &fields.user_name,
+        Some(&current.id),
+    )?;
+    let row = UserRow {
+        user_name: fields.user_name,
+        external_id: fields.external_id,
+        display_name: fields.display_name,
+        active: fields.active,
+        document: fields.document,
+        version: current.version + 1,
+        updated_at: time::now(),
+        ..current.clone()
+    };
+    diesel::update(users::table.find(&row.id))
+        .set((
+            users::user_name.eq(&row.user_name),
+            users::user_name_key.eq(user_name_key(&row.user_name)),
+            users::external_id.eq(&row.external_id),
+            users::display_name.eq(&row.display_name),
+            users::active.eq(row.active),
+            users::document.eq(&row.document),
+            users::version.eq(row.version),
+            users::updated_at.eq(&row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(row)
+}
+
+pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
+    let deleted = diesel::delete(
+        users::table
+            .filter(users::license_id.eq(license_id))
+            .filter(users::id.eq(id)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(Error::NotFound(format!("User {id} not found")));
+    }
+    Ok(())
+}
+
+/// The total number of matches and one page of them, in creation order.
+pub fn list(
+    conn: &mut DbConn,
+    license_id: &str,
+    filter: Option<&Filter>,
+    page: Page,
+) -> Result<(i64, Vec<UserRow>)> {
+    let scoped = || -> Result<_> {
+        let mut query = users::table
+            .filter(users::license_id.eq(license_id.to_owned()))
+            .into_boxed();
+        if let Some(filter) = filter {
+            query = query.filter(filter_sql::predicate(ResourceKind::User, filter)?);
+        }
+        Ok(query)
+    };
+    let total: i64 = scoped()?.count().get_result(conn)?;
+    if page.count == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let rows = scoped()?
+        .order((users::created_at, users::id))
+        .offset(page.offset())
+        .limit(page.count)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok((total, rows))
+}
