@@ -1,0 +1,122 @@
+//! The operator's admin API under `/api/v1`: licenses and their SCIM tokens.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use seatflow_shared::store::licenses::{self, License};
+use seatflow_shared::store::tokens::{self, IssuedToken, TokenInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::Operator;
+use crate::body::JsonBody;
+use crate::error::ApiResult;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLicense {
+    pub name: String,
+    pub seats: i64,
+}
+
+/// What creating a license returns: everything an identity provider needs, shown once.
+#[derive(Debug, Serialize)]
+pub struct CreatedLicense {
+    pub license_id: String,
+    pub tenant_url: String,
+    pub secret_token: String,
+    pub token_id: String,
+}
+
+/// Creates a license and its first SCIM token in one transaction.
+pub fn create_license_with_token(
+    conn: &mut seatflow_shared::db::DbConn,
+    new: &NewLicense,
+) -> seatflow_shared::Result<(License, IssuedToken)> {
+    let license = licenses::create(conn, &new.name, new.seats)?;
+    let token = tokens::issue(conn, &license.id)?;
+    Ok((license, token))
+}
+
+pub async fn create_license(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonBody(new): JsonBody<NewLicense>,
+) -> ApiResult<(StatusCode, Json<CreatedLicense>)> {
+    let (license, token) = state
+        .0
+        .db
+        .write(move |c| create_license_with_token(c, &new))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedLicense {
+            license_id: license.id,
+            tenant_url: state.0.config.tenant_url(),
+            secret_token: token.secret_token,
+            token_id: token.token_id,
+        }),
+    ))
+}
+
+pub async fn list_licenses(
+    _: Operator,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<License>>> {
+    Ok(Json(state.0.db.read(licenses::list).await?))
+}
+
+pub async fn get_license(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+) -> ApiResult<Json<License>> {
+    Ok(Json(
+        state
+            .0
+            .db
+            .read(move |c| licenses::get(c, &license_id))
+            .await?,
+    ))
+}
+
+/// Issues a further token (rotation): the existing one stays valid until revoked.
+pub async fn issue_token(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    let issued = state
+        .0
+        .db
+        .write(move |c| tokens::issue(c, &license_id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+pub async fn list_tokens(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(
+        state
+            .0
+            .db
+            .read(move |c| tokens::list(c, &license_id))
+            .await?,
+    ))
+}
+
+pub async fn revoke_token(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((license_id, token_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .0
+        .db
+        .write(move |c| tokens::revoke(c, &license_id, &token_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,84 @@
+//! Who is calling: a SCIM tenant (secret token → license) or the operator (admin token).
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use seatflow_shared::Error;
+use seatflow_shared::store::licenses::License;
+use seatflow_shared::store::tokens;
+use seatflow_shared::{time, token};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// The license whose SCIM tenant the request is for.
+pub struct Tenant(pub License);
+
+impl<S> FromRequestParts<S> for Tenant
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let secret = bearer(parts)
+            .ok_or_else(|| Error::Unauthorized("a Bearer secret token is required".into()))?
+            .to_owned();
+        let found = state
+            .0
+            .db
+            .read(move |c| tokens::authenticate(c, &secret))
+            .await?;
+        let Some((license, info)) = found else {
+            return Err(Error::Unauthorized("the secret token is not valid".into()).into());
+        };
+        if !license.provisioning_enabled {
+            return Err(
+                Error::Unauthorized("provisioning is disabled for this license".into()).into(),
+            );
+        }
+        let now = time::now();
+        if tokens::needs_touch(&info, &now) {
+            // Best effort and off the request path: a lost `last_used_at` update is harmless.
+            let db = state.0.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db.write(move |c| tokens::touch(c, &info.id, &now)).await {
+                    tracing::debug!(error = %e, "could not record token use");
+                }
+            });
+        }
+        Ok(Tenant(license))
+    }
+}
+
+/// The operator, authenticated by `SEATFLOW_ADMIN_TOKEN`.
+pub struct Operator;
+
+impl<S> FromRequestParts<S> for Operator
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        match bearer(parts) {
+            Some(presented) if token::constant_time_eq(presented, &state.0.admin_token) => {
+                Ok(Operator)
+            }
+            _ => Err(Error::Unauthorized("the admin token is required".into()).into()),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Request bodies: JSON with a size limit, whatever the declared content type
+//! (`application/scim+json`, `application/json`, or a charset variant), and the JSON responses.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use seatflow_shared::{Error, ScimType};
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::{ApiError, SCIM_CONTENT_TYPE};
+
+/// A JSON request body deserialized into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = AppState::from_ref(state).0.config.max_body_bytes;
+        let bytes = read_limited(req.into_body(), limit).await?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::bad_request(ScimType::InvalidSyntax, format!("malformed JSON: {e}"))
+        })?;
+        let parsed = serde_json::from_value(value)
+            .map_err(|e| Error::bad_request(ScimType::InvalidValue, e.to_string()))?;
+        Ok(JsonBody(parsed))
+    }
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    to_bytes(body, limit).await.map_err(|e| {
+        // Anything but the limit is a client that went away mid-body.
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError(Error::PayloadTooLarge(limit))
+        } else {
+            ApiError(Error::bad_request(
+                ScimType::InvalidSyntax,
+                "could not read the request body",
+            ))
+        }
+    })
+}
+
+/// A SCIM JSON response with an optional ETag and Location.
+pub struct ScimJson {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl ScimJson {
+    pub fn ok(body: serde_json::Value) -> Self {
+        ScimJson {
+            status: StatusCode::OK,
+            body,
+            etag: None,
+            location: None,
+        }
+    }
+}
+
+impl IntoResponse for ScimJson {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        );
+        for (name, value) in [(header::ETAG, self.etag), (header::LOCATION, self.location)] {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}

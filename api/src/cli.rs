@@ -1,0 +1,203 @@
+//! The `seatflow-api` command line: run the server (the default), apply migrations, and the
+//! operator's license and token commands. Commands print JSON so scripts can use them.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+use seatflow_shared::db::{Backend, Db};
+use seatflow_shared::store::{licenses, tokens};
+use tokio::net::TcpListener;
+
+use crate::admin::{self, CreatedLicense, NewLicense};
+use crate::app::{AppState, router};
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seatflow-api",
+    version,
+    about = "Seatflow SCIM license-provisioning API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage licenses.
+    License {
+        #[command(subcommand)]
+        command: LicenseCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Create a license and its first SCIM token; prints license_id, tenant_url, secret_token.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        seats: i64,
+    },
+    /// List licenses, one JSON object per line.
+    List,
+    /// Manage a license's SCIM secret tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a new token; the current one stays valid until revoked.
+    Rotate {
+        #[arg(long)]
+        license: String,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        #[arg(long)]
+        license: String,
+        #[arg(long)]
+        token_id: String,
+    },
+}
+
+/// Why a command failed: printed as one line, exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Connect(#[from] seatflow_shared::db::ConnectError),
+    #[error(transparent)]
+    Domain(#[from] seatflow_shared::Error),
+    #[error("SEATFLOW_ADMIN_TOKEN must be set when running on PostgreSQL (distributed mode)")]
+    AdminTokenRequired,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let admin_token = admin_token(&config)?;
+            serve(open(&config)?, config, admin_token).await
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url, config.db_pool_size)?;
+            let applied = db.migrate()?;
+            print_json(&serde_json::json!({ "migrations_applied": applied }))
+        }
+        Command::License { command } => license(&open(&config)?, &config, command),
+    }
+}
+
+fn open(config: &Config) -> Result<Db, CliError> {
+    let db = Db::connect(&config.database_url, config.db_pool_size)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+/// The operator token: configured, or in the embedded default generated for this run.
+fn admin_token(config: &Config) -> Result<String, CliError> {
+    match (&config.admin_token, config.database_url.backend()) {
+        (Some(token), _) => Ok(token.clone()),
+        (None, Backend::Postgres) => Err(CliError::AdminTokenRequired),
+        (None, Backend::Sqlite) => {
+            let token = seatflow_shared::token::generate();
+            // Printed once, on stderr, so it never lands in structured logs.
+            eprintln!(
+                "SEATFLOW_ADMIN_TOKEN was not set; generated admin token for this run: {token}"
+            );
+            Ok(token)
+        }
+    }
+}
+
+async fn serve(db: Db, config: Config, admin_token: String) -> Result<(), CliError> {
+    let listener = TcpListener::bind(config.bind).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        database = %config.database_url,
+        tenant_url = %config.tenant_url(),
+        "seatflow-api listening on http://{address}"
+    );
+    let app = router(AppState::new(db, config, admin_token));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliError> {
+    let mut conn = db.checkout()?;
+    match command {
+        LicenseCommand::Create { name, seats } => {
+            let (license, token) = seatflow_shared::db::write_transaction(&mut conn, |c| {
+                admin::create_license_with_token(c, &NewLicense { name, seats })
+            })?;
+            print_json(&CreatedLicense {
+                license_id: license.id,
+                tenant_url: config.tenant_url(),
+                secret_token: token.secret_token,
+                token_id: token.token_id,
+            })
+        }
+        LicenseCommand::List => {
+            for license in licenses::list(&mut conn)? {
+                print_json(&license)?;
+            }
+            Ok(())
+        }
+        LicenseCommand::Token { command } => match command {
+            TokenCommand::Rotate { license } => {
+                let issued = seatflow_shared::db::write_transaction(&mut conn, |c| {
+                    tokens::issue(c, &license)
+                })?;
+                print_json(&issued)
+            }
+            TokenCommand::Revoke { license, token_id } => {
+                seatflow_shared::db::write_transaction(&mut conn, |c| {
+                    tokens::revoke(c, &license, &token_id)
+                })?;
+                print_json(&serde_json::json!({ "revoked": token_id }))
+            }
+        },
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let line = serde_json::to_string(value)
+        .map_err(|e| seatflow_shared::Error::Internal(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}

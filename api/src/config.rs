@@ -1,0 +1,57 @@
+//! Configuration, from `SEATFLOW_*` environment variables (or the matching flags). README.md's
+//! configuration table lists the same settings.
+
+use std::net::SocketAddr;
+
+use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// `postgres://…` for distributed mode or `sqlite://PATH` for the embedded default.
+    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = parse_database_url)]
+    pub database_url: DatabaseUrl,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "SEATFLOW_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Externally visible base URL; the SCIM Tenant URL is this plus `/scim/v2`.
+    #[arg(
+        long,
+        env = "SEATFLOW_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
+    /// Bearer token of the operator (admin API). Generated at start in the embedded default
+    /// when unset; required with PostgreSQL.
+    #[arg(long, env = "SEATFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest accepted request body, in bytes (larger → 413).
+    #[arg(long, env = "SEATFLOW_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Database connections per process.
+    #[arg(long, env = "SEATFLOW_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// Page size of SCIM list responses when `count` is not given.
+    #[arg(long, env = "SEATFLOW_DEFAULT_PAGE_SIZE", default_value_t = 100)]
+    pub default_page_size: i64,
+
+    /// Largest `count` a SCIM list request may ask for (larger values are lowered to it).
+    #[arg(long, env = "SEATFLOW_MAX_PAGE_SIZE", default_value_t = 1000)]
+    pub max_page_size: i64,
+}
+
+fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// The SCIM base URL that Tenant URLs and `meta.location` are built from.
+    pub fn tenant_url(&self) -> String {
+        format!("{}/scim/v2", self.public_url.trim_end_matches('/'))
+    }
+}

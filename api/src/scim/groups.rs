@@ -1,0 +1,196 @@
+//! `/Groups`: create, read, list, replace, patch and delete a tenant's groups. Members are
+//! loaded only when the response includes them (Entra always excludes them).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use seatflow_shared::db::DbConn;
+use seatflow_shared::scim::patch::{self, MemberChange, PatchRequest};
+use seatflow_shared::scim::{ResourceKind, resource};
+use seatflow_shared::store::groups::{self, GroupRow, Member};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::auth::Tenant;
+use crate::body::{JsonBody, ScimJson};
+use crate::error::ApiResult;
+use crate::scim::query::ReadQuery;
+
+/// A group row with its members when the response needs them.
+type Loaded = (GroupRow, Option<Vec<Member>>);
+
+fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_shared::Result<Loaded> {
+    if !wanted {
+        return Ok((row, None));
+    }
+    let members = groups::members_of(c, std::slice::from_ref(&row.id))?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok((row, Some(members)))
+}
+
+fn render(
+    state: &AppState,
+    (row, members): &Loaded,
+    query: &ReadQuery,
+) -> seatflow_shared::Result<Value> {
+    let mut body = resource::render_group(row, members.as_deref(), &state.0.config.tenant_url())?;
+    resource::project(&mut body, &query.attributes, &query.excluded);
+    Ok(body)
+}
+
+fn respond(
+    state: &AppState,
+    loaded: &Loaded,
+    status: StatusCode,
+    query: &ReadQuery,
+) -> ApiResult<ScimJson> {
+    let row = &loaded.0;
+    Ok(ScimJson {
+        status,
+        body: render(state, loaded, query)?,
+        etag: Some(resource::etag(row.version)),
+        location: (status == StatusCode::CREATED)
+            .then(|| format!("{}/Groups/{}", state.0.config.tenant_url(), row.id)),
+    })
+}
+
+pub async fn create(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    query: ReadQuery,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<ScimJson> {
+    let wanted = query.wants("members");
+    let (fields, members) = resource::group_fields(body)?;
+    let loaded = state
+        .0
+        .db
+        .write(move |c| {
+            let row = groups::insert(c, &license.id, fields)?;
+            groups::apply_member_changes(c, &row, &[MemberChange::Add(members)])?;
+            load_members(c, row, wanted)
+        })
+        .await?;
+    respond(&state, &loaded, StatusCode::CREATED, &query)
+}
+
+pub async fn get(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: ReadQuery,
+) -> ApiResult<ScimJson> {
+    let wanted = query.wants("members");
+    let loaded = state
+        .0
+        .db
+        .read(move |c| {
+            let row = groups::get(c, &license.id, &id)?;
+            load_members(c, row, wanted)
+        })
+        .await?;
+    respond(&state, &loaded, StatusCode::OK, &query)
+}
+
+pub async fn list(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    query: ReadQuery,
+) -> ApiResult<ScimJson> {
+    let (filter, page, wanted) = (query.filter.clone(), query.page, query.wants("members"));
+    let (total, loaded) = state
+        .0
+        .db
+        .read(move |c| {
+            let (total, rows) = groups::list(c, &license.id, filter.as_ref(), page)?;
+            let mut members = if wanted {
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                groups::members_of(c, &ids)?
+            } else {
+                HashMap::new()
+            };
+            let loaded: Vec<Loaded> = rows
+                .into_iter()
+                .map(|row| {
+                    let m = wanted.then(|| members.remove(&row.id).unwrap_or_default());
+                    (row, m)
+                })
+                .collect();
+            Ok((total, loaded))
+        })
+        .await?;
+    let resources = loaded
+        .iter()
+        .map(|l| render(&state, l, &query))
+        .collect::<seatflow_shared::Result<Vec<_>>>()?;
+    Ok(ScimJson::ok(resource::list_response(
+        resources,
+        total,
+        page.start_index,
+    )))
+}
+
+/// PUT replaces the group, members included (Okta's way of setting membership).
+pub async fn replace(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: ReadQuery,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<ScimJson> {
+    let wanted = query.wants("members");
+    let (fields, members) = resource::group_fields(body)?;
+    let loaded = state
+        .0
+        .db
+        .write(move |c| {
+            let current = groups::get(c, &license.id, &id)?;
+            let row = groups::update(c, &current, fields)?;
+            groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
+            load_members(c, row, wanted)
+        })
+        .await?;
+    respond(&state, &loaded, StatusCode::OK, &query)
+}
+
+/// Answers 204: Entra's guidance, and it keeps the cost independent of the group's size.
+pub async fn patch(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<StatusCode> {
+    let request = PatchRequest::from_json(&body)?;
+    state
+        .0
+        .db
+        .write(move |c| {
+            let current = groups::get(c, &license.id, &id)?;
+            let mut doc = resource::stored_document(&current.document)?;
+            let changes = patch::apply(ResourceKind::Group, &mut doc, &request.operations)?;
+            let doc = resource::normalize(ResourceKind::Group, doc)?;
+            let fields = resource::group_fields_from_doc(doc)?;
+            groups::apply_member_changes(c, &current, &changes)?;
+            if fields.document != current.document || !changes.is_empty() {
+                groups::update(c, &current, fields)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete(
+    Tenant(license): Tenant,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .0
+        .db
+        .write(move |c| groups::delete(c, &license.id, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
