@@ -1,1 +1,284 @@
+//! Test harness: a real Seatflow API server on its own database (a fresh PostgreSQL database or
+//! SQLite file per test, removed afterwards), and HTTP clients for its tenants and operator.
+//!
+//! PostgreSQL tests are never skipped: if the server at `SEATFLOW_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) cannot be reached, they fail.
 
+use std::path::PathBuf;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Client, Method, RequestBuilder};
+use seatflow_api::{AppState, Config, app};
+use seatflow_shared::db::{DatabaseUrl, Db};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("SEATFLOW_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Postgres { admin_url: String, name: String },
+    Sqlite(PathBuf),
+}
+
+impl TestDb {
+    pub fn create(backend: Backend) -> TestDb {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("seatflow_test_{unique}");
+                let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for these tests ({admin_url}): {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                let url = DatabaseUrl::parse(&format!("{base}/{name}")).expect("postgres url");
+                TestDb {
+                    url,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("seatflow-test-{unique}.db"));
+                let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display()))
+                    .expect("sqlite url");
+                TestDb {
+                    url,
+                    cleanup: Cleanup::Sqlite(path),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Postgres { admin_url, name } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+            Cleanup::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// A running API server on 127.0.0.1 with a random port.
+pub struct TestServer {
+    pub base_url: String,
+    pub admin_token: String,
+    pub client: Client,
+    pub db: Db,
+    server: tokio::task::JoinHandle<()>,
+    // Declared last: dropped after the server and pool that use it.
+    _test_db: TestDb,
+}
+
+/// A config for tests: the defaults, with the given database and address.
+pub fn test_config(url: DatabaseUrl, public_url: String) -> Config {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        config: Config,
+    }
+    // Parse from an empty command line, so the defaults are the documented ones; the
+    // environment is not consulted for what tests set explicitly below.
+    let mut config = Defaults::parse_from(["seatflow-api"]).config;
+    config.database_url = url;
+    config.public_url = public_url;
+    config.admin_token = None;
+    config.db_pool_size = 8;
+    config
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let test_db = TestDb::create(backend);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind test port");
+        let address = listener.local_addr().expect("local addr");
+        let base_url = format!("http://{address}");
+        let mut config = test_config(test_db.url.clone(), base_url.clone());
+        config.bind = address;
+        adjust(&mut config);
+        let db = Db::connect(&config.database_url, config.db_pool_size).expect("connect test db");
+        db.migrate().expect("migrate test db");
+        let admin_token = seatflow_shared::token::generate();
+        let state = AppState::new(db.clone(), config, admin_token.clone());
+        let router = app::router(state);
+        let server = tokio::spawn(async move {
+            // Ends when the test drops the server (abort); an I/O error fails the requests.
+            let _ = axum::serve(listener, router).await;
+        });
+        TestServer {
+            base_url,
+            admin_token,
+            client: Client::new(),
+            db,
+            server,
+            _test_db: test_db,
+        }
+    }
+
+    /// A request to the admin API (`path` starts with `/api/v1`), as the operator.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.admin_token)
+    }
+
+    /// Creates a license through the admin API and returns a client for its SCIM tenant.
+    pub async fn create_license(&self, name: &str, seats: i64) -> Tenant {
+        let response = self
+            .admin(Method::POST, "/api/v1/licenses")
+            .json(&json!({ "name": name, "seats": seats }))
+            .send()
+            .await
+            .expect("create license");
+        assert_eq!(response.status(), 201, "create license");
+        let body: Value = response.json().await.expect("license json");
+        Tenant {
+            license_id: body["license_id"].as_str().expect("license_id").to_owned(),
+            tenant_url: body["tenant_url"].as_str().expect("tenant_url").to_owned(),
+            token: body["secret_token"]
+                .as_str()
+                .expect("secret_token")
+                .to_owned(),
+            token_id: body["token_id"].as_str().expect("token_id").to_owned(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A SCIM client for one tenant (license), authenticated with its secret token.
+#[derive(Clone)]
+pub struct Tenant {
+    pub license_id: String,
+    pub tenant_url: String,
+    pub token: String,
+    pub token_id: String,
+    pub client: Client,
+}
+
+impl Tenant {
+    /// A request to `tenant_url + path` (e.g. `/Users?filter=…`) with the bearer token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.tenant_url))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request with an optional JSON body as `application/scim+json`; returns the
+    /// status and the parsed body (`Value::Null` when empty).
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+/// Status and JSON body of a response (`Value::Null` for an empty body).
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("response body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("non-JSON body ({e}): {text}"))
+    };
+    (status, body)
+}
+
+/// A PATCH request body with the given operations.
+pub fn patch_op(operations: Value) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": operations,
+    })
+}

@@ -1,0 +1,232 @@
+//! Licenses, tokens and tenant isolation over HTTP, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+use reqwest::Method;
+use seatflow_tests::{Backend, TestServer, both_backends, patch_op, read};
+use serde_json::json;
+
+both_backends!(
+    admin_api_requires_the_operator_token,
+    token_rotation_keeps_old_token_until_revoked,
+    tenants_never_see_each_others_resources,
+    same_user_name_in_two_licenses_is_fine,
+);
+
+async fn admin_api_requires_the_operator_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Fabrikam", 25).await;
+    assert!(tenant.tenant_url.ends_with("/scim/v2"));
+    assert!(tenant.tenant_url.starts_with(&server.base_url));
+
+    let (status, license) = read(
+        server
+            .admin(
+                Method::GET,
+                &format!("/api/v1/licenses/{}", tenant.license_id),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(license["name"], "Fabrikam");
+    assert_eq!(license["seats"], 25);
+
+    // No token, a SCIM token, or a wrong token: 401.
+    let url = format!("{}/api/v1/licenses", server.base_url);
+    let anonymous = server.client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let with_scim_token = server
+        .client
+        .get(&url)
+        .bearer_auth(&tenant.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_scim_token.status(), 401);
+    // And the operator token is not a SCIM token.
+    let mut operator_as_tenant = tenant.clone();
+    operator_as_tenant.token = server.admin_token.clone();
+    assert_eq!(operator_as_tenant.get("/Users").await.0, 401);
+
+    let (status, body) = read(
+        server
+            .admin(Method::POST, "/api/v1/licenses")
+            .json(&json!({"name": "Bad", "seats": -1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = read(
+        server
+            .admin(Method::GET, "/api/v1/licenses/no-such-license")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn token_rotation_keeps_old_token_until_revoked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let old = server.create_license("Northwind", 5).await;
+    let tokens_path = format!("/api/v1/licenses/{}/tokens", old.license_id);
+
+    let (status, issued) = read(
+        server
+            .admin(Method::POST, &tokens_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let mut new = old.clone();
+    new.token = issued["secret_token"].as_str().unwrap().to_owned();
+
+    // Both tokens work during the switch.
+    assert_eq!(old.get("/Users").await.0, 200);
+    assert_eq!(new.get("/Users").await.0, 200);
+
+    // A third live token is refused: at most two.
+    let (status, body) = read(
+        server
+            .admin(Method::POST, &tokens_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Listing never shows secrets.
+    let (_, listed) = read(
+        server
+            .admin(Method::GET, &tokens_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let text = listed.to_string();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(!text.contains(&old.token) && !text.contains(&new.token));
+    assert!(!text.contains("hash"));
+
+    // Revoking the old token takes effect at once.
+    let revoke = format!("{tokens_path}/{}", old.token_id);
+    let (status, _) = read(server.admin(Method::DELETE, &revoke).send().await.unwrap()).await;
+    assert_eq!(status, 204);
+    assert_eq!(old.get("/Users").await.0, 401);
+    assert_eq!(new.get("/Users").await.0, 200);
+    let (status, _) = read(server.admin(Method::DELETE, &revoke).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+}
+
+async fn tenants_never_see_each_others_resources(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let a = server.create_license("A", 5).await;
+    let b = server.create_license("B", 5).await;
+    let (_, user) = a
+        .post("/Users", json!({"userName": "alice@a.example"}))
+        .await;
+    let (_, group) = a.post("/Groups", json!({"displayName": "A team"})).await;
+    let user_path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
+
+    for (method, path) in [
+        (Method::GET, &user_path),
+        (Method::DELETE, &user_path),
+        (Method::GET, &group_path),
+        (Method::DELETE, &group_path),
+    ] {
+        assert_eq!(
+            b.send(method.clone(), path, None).await.0,
+            404,
+            "{method} {path}"
+        );
+    }
+    let (status, _) = b
+        .patch(
+            &user_path,
+            patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        b.put(&user_path, json!({"userName": "mallory@b.example"}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        b.put(&group_path, json!({"displayName": "B team"})).await.0,
+        404
+    );
+    let (status, _) = b
+        .patch(
+            &group_path,
+            patch_op(json!([{"op": "replace", "path": "displayName", "value": "x"}])),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // B cannot add A's user to its own group.
+    let (_, b_group) = b.post("/Groups", json!({"displayName": "B team"})).await;
+    let (status, _) = b
+        .patch(
+            &format!("/Groups/{}", b_group["id"].as_str().unwrap()),
+            patch_op(json!([{"op": "add", "path": "members", "value": [{"value": user["id"]}]}])),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Lists and filters are scoped too.
+    assert_eq!(b.get("/Users").await.1["totalResults"], 0);
+    assert_eq!(
+        b.get("/Users?filter=userName+eq+\"alice%40a.example\"")
+            .await
+            .1["totalResults"],
+        0
+    );
+    assert_eq!(b.get("/Groups").await.1["totalResults"], 1);
+
+    // A's resources are intact.
+    assert_eq!(a.get(&user_path).await.0, 200);
+    assert_eq!(a.get(&group_path).await.0, 200);
+}
+
+async fn same_user_name_in_two_licenses_is_fine(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let a = server.create_license("A", 5).await;
+    let b = server.create_license("B", 5).await;
+    assert_eq!(
+        a.post("/Users", json!({"userName": "shared@example.com"}))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        b.post("/Users", json!({"userName": "Shared@Example.com"}))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        a.post("/Groups", json!({"displayName": "Everyone"}))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        b.post("/Groups", json!({"displayName": "Everyone"}))
+            .await
+            .0,
+        201
+    );
+}
