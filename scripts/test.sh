@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs Seatflow's whole test suite on this machine: checks the services the tests need, then
+# runs every test with cargo-nextest. PostgreSQL tests are required, never skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${SEATFLOW_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export SEATFLOW_TEST_POSTGRES_URL="$PG_URL"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+ensure_postgres() {
+  if pg_isready -q -d "$PG_URL" 2>/dev/null; then return; fi
+  echo "PostgreSQL is not accepting connections at $PG_URL; trying to start it" >&2
+  if need pg_ctlcluster && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  for _ in $(seq 1 30); do
+    pg_isready -q -d "$PG_URL" 2>/dev/null && return
+    sleep 1
+  done
+  echo "FATAL: PostgreSQL is required for the tests and is not reachable at $PG_URL" >&2
+  exit 1
+}
+
+if ! need cargo-nextest; then
+  echo "cargo-nextest is missing; installing it" >&2
+  cargo install --locked cargo-nextest
+fi
+if ! need pg_isready; then
+  echo "FATAL: pg_isready (postgresql-client) is missing; install PostgreSQL" >&2
+  exit 1
+fi
+ensure_postgres
+
+profile=default
+[ "${CI:-}" = "true" ] && profile=ci
+exec cargo nextest run --workspace --profile "$profile" "$@"
