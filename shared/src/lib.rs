@@ -3,7 +3,10 @@
 
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod retry;
 pub mod scim;
+pub mod shutdown;
 pub mod store;
 pub mod time;
 pub mod token;

@@ -124,4 +124,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     seats,
     outbox,
     audit,
+    license_sync,
 );
+
+diesel::table! {
+    license_sync (license_id) {
+        license_id -> Text,
+        last_applied_event_id -> BigInt,
+        last_applied_at -> Text,
+    }
+}

@@ -40,6 +40,11 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The full URL, password included, for handing to a child process. Never log it.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
     /// What the driver is given: the libpq URL, or the SQLite file path.
     pub(crate) fn connect_target(&self) -> &str {
         match self.backend {

@@ -4,6 +4,7 @@
 pub mod filter_sql;
 pub mod groups;
 pub mod licenses;
+pub mod outbox;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,2 @@
+DROP INDEX outbox_license_created;
+DROP TABLE license_sync;
