@@ -1,3 +1,11 @@
-//! Seatflow's licensing worker. It will consume outbox events and reconcile licensing
-//! (entitlement, seat assignment, blocking, promotion); the event pipeline adds its consumer and
-//! binary. Until then the crate only fixes its place in the workspace.
+//! Seatflow's licensing worker: consumes licensing events and applies them, with retries,
+//! backoff and dead letters. Two transports share the same apply and retry code: RabbitMQ
+//! (`amqp`, distributed mode) and the outbox table itself (`embedded`, the default, run inside
+//! `seatflow-api`).
+
+pub mod amqp;
+pub mod apply;
+pub mod embedded;
+pub mod settings;
+
+pub use settings::Settings;

@@ -1,0 +1,126 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl, Db};
+use seatflow_shared::store::outbox;
+use seatflow_worker::{Settings, amqp};
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seatflow-worker",
+    version,
+    about = "Seatflow licensing worker (RabbitMQ consumer)"
+)]
+struct Cli {
+    /// `postgres://…` (distributed mode) or `sqlite://PATH`.
+    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = parse_database_url)]
+    database_url: DatabaseUrl,
+
+    /// The broker, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f` (`amqps://` with the `tls` feature).
+    #[arg(long, env = "SEATFLOW_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<String>,
+
+    /// Database connections of this process.
+    #[arg(long, env = "SEATFLOW_DB_POOL_SIZE", default_value_t = 8)]
+    db_pool_size: u32,
+
+    #[command(flatten)]
+    settings: Settings,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Consume and apply events (the default).
+    Run,
+    /// Inspect and replay events that exhausted their attempts.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// Dead letters with their last error, one JSON object per line.
+    List,
+    /// Put dead letters back in line with fresh attempts.
+    Replay {
+        #[arg(long = "id", required_unless_present = "all")]
+        ids: Vec<i64>,
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
+fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(raw).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Connect(#[from] seatflow_shared::db::ConnectError),
+    #[error(transparent)]
+    Domain(#[from] seatflow_shared::Error),
+    #[error(transparent)]
+    Amqp(#[from] amqp::AmqpError),
+    #[error("SEATFLOW_AMQP_URL must be set: the worker consumes from RabbitMQ")]
+    AmqpUrlRequired,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_env("SEATFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("seatflow-worker: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let db = Db::connect(&cli.database_url, cli.db_pool_size)?;
+    db.migrate()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let url = cli.amqp_url.ok_or(CliError::AmqpUrlRequired)?;
+            let (stop, stopped) = watch::channel(false);
+            tokio::spawn(async move {
+                seatflow_shared::shutdown::signal().await;
+                let _ = stop.send(true);
+            });
+            amqp::consumer::run(db, cli.settings, url, stopped).await;
+            Ok(())
+        }
+        Command::DeadLetters { command } => match command {
+            DeadLetterCommand::List => {
+                for letter in db.read(outbox::dead_letters).await? {
+                    println!("{}", serde_json::to_string(&letter).unwrap_or_default());
+                }
+                Ok(())
+            }
+            DeadLetterCommand::Replay { ids, all } => {
+                let selection = (!all).then_some(ids);
+                let replayed = db
+                    .write(move |c| outbox::replay(c, selection.as_deref()))
+                    .await?;
+                if let Some(url) = &cli.amqp_url {
+                    amqp::parking::discard(url, &cli.settings, &replayed).await?;
+                }
+                println!("{}", serde_json::json!({ "replayed": replayed }));
+                Ok(())
+            }
+        },
+    }
+}
