@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use seatflow_shared::store::licenses::{self, License};
+use seatflow_shared::store::outbox::{self, SyncStats};
 use seatflow_shared::store::tokens::{self, IssuedToken, TokenInfo};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,23 @@ pub async fn get_license(
             .read(move |c| licenses::get(c, &license_id))
             .await?,
     ))
+}
+
+/// Where the license's licensing stands: pending events, lag, retries, dead letters.
+pub async fn sync_health(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+) -> ApiResult<Json<SyncStats>> {
+    let stats = state
+        .0
+        .db
+        .read(move |c| {
+            licenses::get(c, &license_id)?;
+            outbox::stats(c, &license_id)
+        })
+        .await?;
+    Ok(Json(stats))
 }
 
 /// Issues a further token (rotation): the existing one stays valid until revoked.

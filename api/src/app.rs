@@ -4,11 +4,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use seatflow_shared::Error;
-use seatflow_shared::db::Db;
+use seatflow_shared::db::{Db, DbConn};
+use seatflow_shared::events::Change;
+use seatflow_shared::store::outbox;
+use seatflow_shared::{Error, Result};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::request_id::{self, RequestId};
 use crate::{admin, scim};
 
 pub struct App {
@@ -16,6 +20,8 @@ pub struct App {
     pub config: Config,
     /// The operator's bearer token (configured, or generated at start in the embedded default).
     pub admin_token: String,
+    /// Woken after each committed write, so the relay or embedded worker picks it up at once.
+    pub events_recorded: Arc<Notify>,
 }
 
 #[derive(Clone)]
@@ -27,7 +33,38 @@ impl AppState {
             db,
             config,
             admin_token,
+            events_recorded: Arc::new(Notify::new()),
         }))
+    }
+
+    /// Runs a SCIM write in one transaction together with the licensing event it causes, so
+    /// that nothing acknowledged can miss its licensing. `work` returns its result and what it
+    /// touched; it
+    /// is given the license id.
+    pub async fn scim_write<T, F>(
+        &self,
+        license_id: String,
+        request: &RequestId,
+        work: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &str) -> Result<(T, Change)> + Send + 'static,
+    {
+        let request_id = request.0.clone();
+        let result = self
+            .0
+            .db
+            .write(move |c| {
+                let (result, change) = work(c, &license_id)?;
+                if !change.is_empty() {
+                    outbox::enqueue(c, &license_id, &change, Some(&request_id))?;
+                }
+                Ok(result)
+            })
+            .await?;
+        self.0.events_recorded.notify_one();
+        Ok(result)
     }
 }
 
@@ -43,6 +80,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/licenses/{license_id}", get(admin::get_license))
         .route(
+            "/api/v1/licenses/{license_id}/sync",
+            get(admin::sync_health),
+        )
+        .route(
             "/api/v1/licenses/{license_id}/tokens",
             post(admin::issue_token).get(admin::list_tokens),
         )
@@ -51,5 +92,6 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
+        .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

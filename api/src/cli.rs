@@ -9,8 +9,8 @@ use seatflow_shared::store::{licenses, tokens};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, CreatedLicense, NewLicense};
-use crate::app::{AppState, router};
 use crate::config::Config;
+use crate::server::Server;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -126,35 +126,21 @@ fn admin_token(config: &Config) -> Result<String, CliError> {
 async fn serve(db: Db, config: Config, admin_token: String) -> Result<(), CliError> {
     let listener = TcpListener::bind(config.bind).await?;
     let address = listener.local_addr()?;
+    let mode = if config.amqp_url.is_some() {
+        "relaying events to RabbitMQ"
+    } else {
+        "applying events in-process"
+    };
     tracing::info!(
         database = %config.database_url,
         tenant_url = %config.tenant_url(),
+        mode,
         "seatflow-api listening on http://{address}"
     );
-    let app = router(AppState::new(db, config, admin_token));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let server = Server::spawn(listener, db, config, admin_token);
+    seatflow_shared::shutdown::signal().await;
+    server.stop().await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
 }
 
 fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliError> {

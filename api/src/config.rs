@@ -43,6 +43,15 @@ pub struct Config {
     /// Largest `count` a SCIM list request may ask for (larger values are lowered to it).
     #[arg(long, env = "SEATFLOW_MAX_PAGE_SIZE", default_value_t = 1000)]
     pub max_page_size: i64,
+
+    /// RabbitMQ (distributed mode): the API relays events there for `seatflow-worker`. Unset:
+    /// the API applies events itself from the outbox table (embedded default).
+    #[arg(long, env = "SEATFLOW_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// Batching, retries and queue names, shared with `seatflow-worker`.
+    #[command(flatten)]
+    pub worker: seatflow_worker::Settings,
 }
 
 fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {

@@ -8,7 +8,10 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod relay;
+pub mod request_id;
 pub mod scim;
+pub mod server;
 
 pub use app::{App, AppState};
 pub use config::Config;

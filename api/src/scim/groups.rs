@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use seatflow_shared::db::DbConn;
+use seatflow_shared::events::Change;
 use seatflow_shared::scim::patch::{self, MemberChange, PatchRequest};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::groups::{self, GroupRow, Member};
@@ -15,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
+use crate::request_id::RequestId;
 use crate::scim::query::ReadQuery;
 
 /// A group row with its members when the response needs them.
@@ -59,18 +61,18 @@ fn respond(
 pub async fn create(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let loaded = state
-        .0
-        .db
-        .write(move |c| {
-            let row = groups::insert(c, &license.id, fields)?;
+        .scim_write(license.id, &request, move |c, license_id| {
+            let row = groups::insert(c, license_id, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::Add(members)])?;
-            load_members(c, row, wanted)
+            let change = Change::group(&row.id);
+            Ok((load_members(c, row, wanted)?, change))
         })
         .await?;
     respond(&state, &loaded, StatusCode::CREATED, &query)
@@ -136,6 +138,7 @@ pub async fn list(
 pub async fn replace(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
@@ -143,13 +146,11 @@ pub async fn replace(
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let loaded = state
-        .0
-        .db
-        .write(move |c| {
-            let current = groups::get(c, &license.id, &id)?;
+        .scim_write(license.id, &request, move |c, license_id| {
+            let current = groups::get(c, license_id, &id)?;
             let row = groups::update(c, &current, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
-            load_members(c, row, wanted)
+            Ok((load_members(c, row, wanted)?, Change::group(&id)))
         })
         .await?;
     respond(&state, &loaded, StatusCode::OK, &query)
@@ -159,24 +160,24 @@ pub async fn replace(
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<StatusCode> {
-    let request = PatchRequest::from_json(&body)?;
+    let patch = PatchRequest::from_json(&body)?;
     state
-        .0
-        .db
-        .write(move |c| {
-            let current = groups::get(c, &license.id, &id)?;
+        .scim_write(license.id, &request, move |c, license_id| {
+            let current = groups::get(c, license_id, &id)?;
             let mut doc = resource::stored_document(&current.document)?;
-            let changes = patch::apply(ResourceKind::Group, &mut doc, &request.operations)?;
+            let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
-            groups::apply_member_changes(c, &current, &changes)?;
-            if fields.document != current.document || !changes.is_empty() {
-                groups::update(c, &current, fields)?;
+            if fields.document == current.document && changes.is_empty() {
+                return Ok(((), Change::default()));
             }
-            Ok(())
+            groups::apply_member_changes(c, &current, &changes)?;
+            groups::update(c, &current, fields)?;
+            Ok(((), Change::group(&id)))
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -185,12 +186,15 @@ pub async fn patch(
 pub async fn delete(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state
-        .0
-        .db
-        .write(move |c| groups::delete(c, &license.id, &id))
+        .scim_write(license.id, &request, move |c, license_id| {
+            groups::delete(c, license_id, &id)?;
+            // The deleted group's former members are no longer known: reconcile the license.
+            Ok(((), Change::full()))
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

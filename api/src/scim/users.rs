@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use seatflow_shared::events::Change;
 use seatflow_shared::scim::patch::{self, PatchRequest};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::users::{self, UserRow};
@@ -11,6 +12,7 @@ use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
+use crate::request_id::RequestId;
 use crate::scim::query::ReadQuery;
 
 fn respond(
@@ -33,14 +35,17 @@ fn respond(
 pub async fn create(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .0
-        .db
-        .write(move |c| users::insert(c, &license.id, fields))
+        .scim_write(license.id, &request, move |c, license_id| {
+            let row = users::insert(c, license_id, fields)?;
+            let change = Change::user(&row.id);
+            Ok((row, change))
+        })
         .await?;
     respond(&state, &row, StatusCode::CREATED, &query)
 }
@@ -89,17 +94,16 @@ pub async fn list(
 pub async fn replace(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .0
-        .db
-        .write(move |c| {
-            let current = users::get(c, &license.id, &id)?;
-            users::update(c, &current, fields)
+        .scim_write(license.id, &request, move |c, license_id| {
+            let current = users::get(c, license_id, &id)?;
+            Ok((users::update(c, &current, fields)?, Change::user(&id)))
         })
         .await?;
     respond(&state, &row, StatusCode::OK, &query)
@@ -109,24 +113,23 @@ pub async fn replace(
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
-    let request = PatchRequest::from_json(&body)?;
+    let patch = PatchRequest::from_json(&body)?;
     let row = state
-        .0
-        .db
-        .write(move |c| {
-            let current = users::get(c, &license.id, &id)?;
+        .scim_write(license.id, &request, move |c, license_id| {
+            let current = users::get(c, license_id, &id)?;
             let mut doc = resource::stored_document(&current.document)?;
-            patch::apply(ResourceKind::User, &mut doc, &request.operations)?;
+            patch::apply(ResourceKind::User, &mut doc, &patch.operations)?;
             let doc = resource::normalize(ResourceKind::User, doc)?;
             let fields = resource::user_fields_from_doc(doc)?;
             if fields.document == current.document {
-                return Ok(current);
+                return Ok((current, Change::default()));
             }
-            users::update(c, &current, fields)
+            Ok((users::update(c, &current, fields)?, Change::user(&id)))
         })
         .await?;
     respond(&state, &row, StatusCode::OK, &query)
@@ -135,12 +138,14 @@ pub async fn patch(
 pub async fn delete(
     Tenant(license): Tenant,
     State(state): State<AppState>,
+    request: RequestId,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state
-        .0
-        .db
-        .write(move |c| users::delete(c, &license.id, &id))
+        .scim_write(license.id, &request, move |c, license_id| {
+            users::delete(c, license_id, &id)?;
+            Ok(((), Change::user(&id)))
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
