@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs Seatflow's whole test suite on this machine: checks the services the tests need, then
-# runs every test with cargo-nextest. PostgreSQL tests are required, never skipped.
+# Runs Seatflow's whole test suite on this machine: checks (and starts) the services the tests
+# need — PostgreSQL and RabbitMQ — then runs every test with cargo-nextest. Tests that need a
+# service are required, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,27 @@ ensure_postgres() {
   exit 1
 }
 
+AMQP_URL="${SEATFLOW_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export SEATFLOW_TEST_AMQP_URL="$AMQP_URL"
+
+rabbitmq_up() { rabbitmqctl -q status >/dev/null 2>&1; }
+
+ensure_rabbitmq() {
+  if ! need rabbitmqctl; then
+    echo "RabbitMQ is not installed; installing rabbitmq-server" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
+  fi
+  if rabbitmq_up; then return; fi
+  echo "RabbitMQ is not running; starting it" >&2
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do
+    rabbitmq_up && rabbitmqctl -q await_startup >/dev/null 2>&1 && return
+    sleep 1
+  done
+  echo "FATAL: RabbitMQ is required for the tests and did not start" >&2
+  exit 1
+}
+
 if ! need cargo-nextest; then
   echo "cargo-nextest is missing; installing it" >&2
   cargo install --locked cargo-nextest
@@ -32,6 +54,10 @@ if ! need pg_isready; then
   exit 1
 fi
 ensure_postgres
+ensure_rabbitmq
+
+# The cross-process tests run the real binaries; build them first so they are never stale.
+cargo build --workspace --bins
 
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci

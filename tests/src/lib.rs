@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Client, Method, RequestBuilder};
-use seatflow_api::{AppState, Config, app};
+use seatflow_api::Config;
+use seatflow_api::server::Server;
 use seatflow_shared::db::{DatabaseUrl, Db};
 use serde_json::{Value, json};
 
@@ -111,13 +112,24 @@ impl Drop for TestDb {
     }
 }
 
-/// A running API server on 127.0.0.1 with a random port.
+pub fn amqp_url() -> String {
+    std::env::var("SEATFLOW_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A queue-name prefix of its own, so tests sharing the broker never see each other's events.
+pub fn unique_amqp_prefix() -> String {
+    format!("seatflow-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A running API server on 127.0.0.1 with a random port, with its relay or embedded worker.
 pub struct TestServer {
     pub base_url: String,
     pub admin_token: String,
     pub client: Client,
     pub db: Db,
-    server: tokio::task::JoinHandle<()>,
+    pub config: Config,
+    server: Server,
     // Declared last: dropped after the server and pool that use it.
     _test_db: TestDb,
 }
@@ -159,19 +171,44 @@ impl TestServer {
         let db = Db::connect(&config.database_url, config.db_pool_size).expect("connect test db");
         db.migrate().expect("migrate test db");
         let admin_token = seatflow_shared::token::generate();
-        let state = AppState::new(db.clone(), config, admin_token.clone());
-        let router = app::router(state);
-        let server = tokio::spawn(async move {
-            // Ends when the test drops the server (abort); an I/O error fails the requests.
-            let _ = axum::serve(listener, router).await;
-        });
+        let server = Server::spawn(listener, db.clone(), config.clone(), admin_token.clone());
         TestServer {
             base_url,
             admin_token,
             client: Client::new(),
             db,
+            config,
             server,
             _test_db: test_db,
+        }
+    }
+
+    /// The license's sync health (`GET /api/v1/licenses/{id}/sync`).
+    pub async fn sync(&self, license_id: &str) -> Value {
+        let (status, body) = read(
+            self.admin(Method::GET, &format!("/api/v1/licenses/{license_id}/sync"))
+                .send()
+                .await
+                .expect("sync request"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Waits until every event of the license is applied (or dead); panics after `timeout`.
+    pub async fn converged(&self, license_id: &str, timeout: std::time::Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let sync = self.sync(license_id).await;
+            if sync["pending_events"] == 0 {
+                return sync;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "licensing did not converge within {timeout:?}: {sync}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -281,4 +318,175 @@ pub fn patch_op(operations: Value) -> Value {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": operations,
     })
+}
+
+/// The path of a workspace binary (`seatflow-api`, `seatflow-worker`), built next to the test
+/// binaries (`scripts/test.sh` builds them first).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct ChildProcess(pub std::process::Child);
+
+impl ChildProcess {
+    /// SIGKILL, at once: the crash the pipeline must survive.
+    pub fn kill_hard(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        self.0.wait().expect("wait for child")
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
+/// The queues of one test's prefix; deleted when dropped.
+pub struct TestQueues {
+    pub names: Vec<String>,
+    pub exchange: String,
+}
+
+impl TestQueues {
+    pub fn of(config: &Config) -> TestQueues {
+        let topology = seatflow_worker::amqp::Topology {
+            prefix: config.worker.amqp_prefix.clone(),
+            tiers: config.worker.retry().tiers(),
+        };
+        TestQueues {
+            names: topology.queues(),
+            exchange: topology.exchange(),
+        }
+    }
+}
+
+impl Drop for TestQueues {
+    fn drop(&mut self) {
+        let (names, exchange) = (self.names.clone(), self.exchange.clone());
+        // Drop cannot await: clean up on a thread with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+                let Ok(connection) =
+                    lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+                        .await
+                else {
+                    return;
+                };
+                let Ok(channel) = connection.create_channel().await else {
+                    return;
+                };
+                for name in names {
+                    let _ = channel
+                        .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Messages waiting in a queue (declared passively: it must exist).
+pub async fn queue_depth(name: &str) -> u32 {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_declare(
+            name.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("queue exists")
+        .message_count()
+}
+
+/// Starts `seatflow-worker` as a child process on the server's database and queue prefix.
+pub fn spawn_worker(config: &Config, extra_env: &[(&str, &str)]) -> ChildProcess {
+    let mut command = std::process::Command::new(binary("seatflow-worker"));
+    command
+        .env_clear()
+        .env("SEATFLOW_DATABASE_URL", config.database_url.as_str())
+        .env("SEATFLOW_AMQP_URL", amqp_url())
+        .env("SEATFLOW_AMQP_PREFIX", &config.worker.amqp_prefix)
+        .env("SEATFLOW_LOG", "warn")
+        .envs(extra_env.iter().copied())
+        .stdout(std::process::Stdio::null());
+    ChildProcess(command.spawn().expect("start seatflow-worker"))
+}
+
+/// Starts `seatflow-api` as a child process and waits until it answers the admin API.
+pub async fn spawn_api(
+    database_url: &DatabaseUrl,
+    amqp: &str,
+    prefix: &str,
+    admin_token: &str,
+) -> (ChildProcess, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let child = std::process::Command::new(binary("seatflow-api"))
+        .env_clear()
+        .env("SEATFLOW_DATABASE_URL", database_url.as_str())
+        .env("SEATFLOW_AMQP_URL", amqp)
+        .env("SEATFLOW_AMQP_PREFIX", prefix)
+        .env("SEATFLOW_ADMIN_TOKEN", admin_token)
+        .env("SEATFLOW_BIND", format!("127.0.0.1:{port}"))
+        .env("SEATFLOW_PUBLIC_URL", &base_url)
+        .env("SEATFLOW_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start seatflow-api");
+    let child = ChildProcess(child);
+    let client = Client::new();
+    for _ in 0..200 {
+        let ready = client
+            .get(format!("{base_url}/api/v1/licenses"))
+            .bearer_auth(admin_token)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            return (child, base_url);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("seatflow-api did not start at {base_url}");
 }
