@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use seatflow_shared::db::DbConn;
 use seatflow_shared::scim::patch::{self, MemberChange, PatchRequest};
+use seatflow_shared::scim::version::{self, check_if_match};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::groups::{self, GroupRow, Member};
 use serde_json::Value;
@@ -15,6 +17,7 @@ use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
+use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
 
 /// A group row with its members when the response needs them.
@@ -31,12 +34,17 @@ fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_shared:
 }
 
 fn render(
-    state: &AppState,
+    base: &str,
     (row, members): &Loaded,
     query: &ReadQuery,
 ) -> seatflow_shared::Result<Value> {
-    let mut body = resource::render_group(row, members.as_deref(), &state.0.config.tenant_url())?;
-    resource::project(&mut body, &query.attributes, &query.excluded);
+    let mut body = resource::render_group(row, members.as_deref(), base)?;
+    resource::project(
+        ResourceKind::Group,
+        &mut body,
+        &query.attributes,
+        &query.excluded,
+    );
     Ok(body)
 }
 
@@ -49,8 +57,8 @@ fn respond(
     let row = &loaded.0;
     Ok(ScimJson {
         status,
-        body: render(state, loaded, query)?,
-        etag: Some(resource::etag(row.version)),
+        body: render(&state.0.config.tenant_url(), loaded, query)?,
+        etag: Some(version::etag(row.version)),
         location: (status == StatusCode::CREATED)
             .then(|| format!("{}/Groups/{}", state.0.config.tenant_url(), row.id)),
     })
@@ -81,17 +89,33 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: ReadQuery,
-) -> ApiResult<ScimJson> {
+    conditions: Conditions,
+) -> ApiResult<Reply> {
     let wanted = query.wants("members");
+    let if_none_match = conditions.clone();
     let loaded = state
         .0
         .db
         .read(move |c| {
             let row = groups::get(c, &license.id, &id)?;
+            // A 304 needs no members.
+            let wanted = wanted && !if_none_match.not_modified(row.version);
             load_members(c, row, wanted)
         })
         .await?;
-    respond(&state, &loaded, StatusCode::OK, &query)
+    check_if_match(conditions.if_match.as_ref(), loaded.0.version)?;
+    if conditions.not_modified(loaded.0.version) {
+        return Ok(Reply::Empty(Bodiless {
+            status: StatusCode::NOT_MODIFIED,
+            version: loaded.0.version,
+        }));
+    }
+    Ok(Reply::Resource(respond(
+        &state,
+        &loaded,
+        StatusCode::OK,
+        &query,
+    )?))
 }
 
 pub async fn list(
@@ -99,12 +123,28 @@ pub async fn list(
     State(state): State<AppState>,
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
-    let (filter, page, wanted) = (query.filter.clone(), query.page, query.wants("members"));
+    let base = state.0.config.tenant_url();
+    let (total, resources) = search(&state, license.id, &query, &base).await?;
+    Ok(ScimJson::ok(resource::list_response(
+        resources,
+        total,
+        query.page.start_index,
+    )))
+}
+
+/// One page of the tenant's groups matching `query` and their total.
+pub async fn search(
+    state: &AppState,
+    license_id: String,
+    query: &ReadQuery,
+    base: &str,
+) -> ApiResult<(i64, Vec<Value>)> {
+    let (owned, wanted) = (query.clone(), query.wants("members"));
     let (total, loaded) = state
         .0
         .db
         .read(move |c| {
-            let (total, rows) = groups::list(c, &license.id, filter.as_ref(), page)?;
+            let (total, rows) = groups::list(c, &license_id, &owned.list_query())?;
             let mut members = if wanted {
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 groups::members_of(c, &ids)?
@@ -123,13 +163,9 @@ pub async fn list(
         .await?;
     let resources = loaded
         .iter()
-        .map(|l| render(&state, l, &query))
+        .map(|l| render(base, l, query))
         .collect::<seatflow_shared::Result<Vec<_>>>()?;
-    Ok(ScimJson::ok(resource::list_response(
-        resources,
-        total,
-        page.start_index,
-    )))
+    Ok((total, resources))
 }
 
 /// PUT replaces the group, members included (Okta's way of setting membership).
@@ -138,6 +174,7 @@ pub async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
@@ -147,6 +184,7 @@ pub async fn replace(
         .db
         .write(move |c| {
             let current = groups::get(c, &license.id, &id)?;
+            check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = groups::update(c, &current, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
             load_members(c, row, wanted)
@@ -155,42 +193,65 @@ pub async fn replace(
     respond(&state, &loaded, StatusCode::OK, &query)
 }
 
-/// Answers 204: Entra's guidance, and it keeps the cost independent of the group's size.
+/// Answers 204 (Entra's guidance; the cost does not depend on the group's size) unless the
+/// request asks for the group with `attributes` or `Prefer: return=representation`.
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let request = PatchRequest::from_json(&body)?;
-    state
+    let with_body = conditions.patch_returns_body(&query);
+    let wanted = with_body && query.wants("members");
+    let if_match = conditions.if_match.clone();
+    let loaded = state
         .0
         .db
         .write(move |c| {
             let current = groups::get(c, &license.id, &id)?;
+            check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
             let changes = patch::apply(ResourceKind::Group, &mut doc, &request.operations)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
             groups::apply_member_changes(c, &current, &changes)?;
-            if fields.document != current.document || !changes.is_empty() {
-                groups::update(c, &current, fields)?;
-            }
-            Ok(())
+            let row = if fields.document != current.document || !changes.is_empty() {
+                groups::update(c, &current, fields)?
+            } else {
+                current
+            };
+            load_members(c, row, wanted)
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let reply = if with_body {
+        Reply::Resource(respond(&state, &loaded, StatusCode::OK, &query)?)
+    } else {
+        Reply::Empty(Bodiless {
+            status: StatusCode::NO_CONTENT,
+            version: loaded.0.version,
+        })
+    };
+    Ok(with_preference(conditions.prefer, reply))
 }
 
 pub async fn delete(
     Tenant(license): Tenant,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
         .0
         .db
-        .write(move |c| groups::delete(c, &license.id, &id))
+        .write(move |c| {
+            if let Some(tags) = &conditions.if_match {
+                check_if_match(Some(tags), groups::get(c, &license.id, &id)?.version)?;
+            }
+            groups::delete(c, &license.id, &id)
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
