@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs Seatflow's whole test suite on this machine: checks the services the tests need, then
-# runs every test with cargo-nextest. PostgreSQL tests are required, never skipped.
+# Runs Seatflow's whole test suite on this machine: checks the services the tests need, runs
+# every test with cargo-nextest, then the newman conformance gate (scripts/newman.sh).
+# PostgreSQL tests are required, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,11 @@ ensure_postgres
 
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
-exec cargo nextest run --workspace --profile "$profile" "$@"
+cargo nextest run --workspace --profile "$profile" "$@"
+
+# Conformance gate: Microsoft's SCIM Postman collection against a fresh server (needs node/npm
+# and fails loudly without them). SEATFLOW_SKIP_NEWMAN=1 skips it for quick local runs.
+if [ "${SEATFLOW_SKIP_NEWMAN:-}" != "1" ]; then
+  echo "== Microsoft SCIM Postman collection (scripts/newman.sh)"
+  scripts/newman.sh
+fi

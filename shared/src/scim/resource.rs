@@ -8,6 +8,7 @@ use crate::ScimType;
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::{get_ci, key_ci};
+use crate::scim::patch::{NewMember, new_members};
 use crate::scim::schema::{self, AttributeDef, Returned};
 use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
@@ -39,12 +40,12 @@ pub fn user_fields_from_doc(doc: Map<String, Value>) -> Result<UserFields> {
     })
 }
 
-/// Validates a full Group representation; returns the fields and the member ids it lists.
-pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<String>)> {
+/// Validates a full Group representation; returns the fields and the members it lists.
+pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<NewMember>)> {
     let mut doc = normalize(ResourceKind::Group, into_object(body)?)?;
     let members = match take_ci(&mut doc, "members") {
         None => Vec::new(),
-        Some(Value::Array(items)) => items.iter().map(member_id).collect::<Result<Vec<_>>>()?,
+        Some(items @ Value::Array(_)) => new_members(&items)?,
         Some(_) => return Err(invalid_value("members must be an array")),
     };
     Ok((group_fields_from_doc(doc)?, members))
@@ -57,20 +58,6 @@ pub fn group_fields_from_doc(doc: Map<String, Value>) -> Result<GroupFields> {
         external_id: optional_string(&doc, "externalId")?,
         document: Value::Object(doc).to_string(),
     })
-}
-
-/// A member reference: `{"value": id, …}` or, as some clients send, a bare id string.
-fn member_id(item: &Value) -> Result<String> {
-    match item {
-        Value::String(id) => Ok(id.clone()),
-        Value::Object(obj) => match get_ci(obj, "value") {
-            Some(Value::String(id)) => Ok(id.clone()),
-            _ => Err(invalid_value("each member needs a string 'value'")),
-        },
-        _ => Err(invalid_value(
-            "each member must be an object with a 'value'",
-        )),
-    }
 }
 
 /// The stored document of a row (always a JSON object written by this module).

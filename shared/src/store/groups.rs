@@ -12,7 +12,7 @@ use crate::db::schema::{group_members, groups, users};
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::Filter;
-use crate::scim::patch::MemberChange;
+use crate::scim::patch::{MemberChange, NewMember};
 use crate::scim::resource;
 use crate::store::filter_sql;
 use crate::store::listing::{self, ListQuery, Plan};
@@ -216,42 +216,44 @@ pub fn apply_member_changes(
 ) -> Result<()> {
     for change in changes {
         match change {
-            MemberChange::Add(ids) => add_members(conn, group, ids)?,
+            MemberChange::Add(members) => add_members(conn, group, members)?,
             MemberChange::Remove(ids) => remove_members(conn, &group.id, Some(ids))?,
             MemberChange::RemoveAll => remove_members(conn, &group.id, None)?,
-            MemberChange::ReplaceAll(ids) => {
+            MemberChange::ReplaceAll(members) => {
                 remove_members(conn, &group.id, None)?;
-                add_members(conn, group, ids)?;
+                add_members(conn, group, members)?;
             }
         }
     }
     Ok(())
 }
 
-fn add_members(conn: &mut DbConn, group: &GroupRow, ids: &[String]) -> Result<()> {
-    if ids.is_empty() {
+fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Result<()> {
+    if members.is_empty() {
         return Ok(());
     }
+    let ids: Vec<&String> = members.iter().map(|m| &m.id).collect();
     let known: Vec<String> = users::table
         .filter(users::license_id.eq(&group.license_id))
-        .filter(users::id.eq_any(ids))
+        .filter(users::id.eq_any(&ids))
         .select(users::id)
         .load(conn)?;
     // Ids that are not users of this license are skipped, not refused: Microsoft's SCIM test
     // collection adds such members and expects success, and refusing would fail the whole PATCH
     // (and the members that do exist) over one user the provider has not created yet.
-    let ids: Vec<&String> = ids.iter().filter(|id| known.contains(id)).collect();
-    if ids.is_empty() {
+    let members: Vec<&NewMember> = members.iter().filter(|m| known.contains(&m.id)).collect();
+    if members.is_empty() {
         return Ok(());
     }
     let joined_at = time::now();
-    let rows: Vec<_> = ids
+    let rows: Vec<_> = members
         .iter()
-        .map(|user_id| {
+        .map(|member| {
             (
                 group_members::group_id.eq(&group.id),
-                group_members::user_id.eq(user_id),
+                group_members::user_id.eq(&member.id),
                 group_members::joined_at.eq(&joined_at),
+                group_members::display.eq(&member.display),
             )
         })
         .collect();
@@ -281,17 +283,23 @@ fn remove_members(conn: &mut DbConn, group_id: &str, ids: Option<&[String]>) -> 
 
 /// The members of each given group, in join order, with the users' display names.
 pub fn members_of(conn: &mut DbConn, group_ids: &[String]) -> Result<HashMap<String, Vec<Member>>> {
-    let rows: Vec<(String, String, Option<String>)> = group_members::table
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = group_members::table
         .inner_join(users::table)
         .filter(group_members::group_id.eq_any(group_ids))
         .order((group_members::joined_at, group_members::user_id))
-        .select((group_members::group_id, users::id, users::display_name))
+        .select((
+            group_members::group_id,
+            users::id,
+            group_members::display,
+            users::display_name,
+        ))
         .load(conn)?;
     let mut by_group: HashMap<String, Vec<Member>> = HashMap::new();
-    for (group_id, user_id, display_name) in rows {
+    for (group_id, user_id, sent, own) in rows {
         by_group.entry(group_id).or_default().push(Member {
             user_id,
-            display_name,
+            // What the provider sent with the member, else the user's own displayName.
+            display_name: sent.or(own),
         });
     }
     Ok(by_group)
