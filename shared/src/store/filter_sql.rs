@@ -145,11 +145,12 @@ pub fn order_by(kind: ResourceKind, path: &AttrPath, order: SortOrder) -> Option
         SortOrder::Ascending => "ASC",
         SortOrder::Descending => "DESC",
     };
-    // Empty strings sort as absent, as in memory (`sort::key`).
+    // Empty strings sort as absent, as in memory (`sort::key`); absent values tie (NULLIF), so
+    // creation order decides between them.
     let absent = format!("({column} IS NULL OR {column} = '')");
     Some(match resolve(kind, path).ok()? {
         Column::Boolean(_) | Column::Timestamp(_) => format!("{column} {direction}"),
-        _ => format!("{absent} {direction}, {column} {direction}"),
+        _ => format!("{absent} {direction}, NULLIF({column}, '') {direction}"),
     })
 }
 
