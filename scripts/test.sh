@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Seatflow's whole test suite on this machine: checks (and starts) the services the tests
-# need — PostgreSQL and RabbitMQ — then runs every test with cargo-nextest. Tests that need a
-# service are required, never skipped.
+# need — PostgreSQL and RabbitMQ — runs every test with cargo-nextest, then the newman
+# conformance gate (scripts/newman.sh). Tests that need a service are required, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +61,11 @@ cargo build --workspace --bins
 
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
-exec cargo nextest run --workspace --profile "$profile" "$@"
+cargo nextest run --workspace --profile "$profile" "$@"
+
+# Conformance gate: Microsoft's SCIM Postman collection against a fresh server (needs node/npm
+# and fails loudly without them). SEATFLOW_SKIP_NEWMAN=1 skips it for quick local runs.
+if [ "${SEATFLOW_SKIP_NEWMAN:-}" != "1" ]; then
+  echo "== Microsoft SCIM Postman collection (scripts/newman.sh)"
+  scripts/newman.sh
+fi

@@ -14,6 +14,9 @@ pub enum ScimType {
     InvalidPath,
     NoTarget,
     InvalidValue,
+    /// Not in RFC 7644 Table 9 (which defines none for 412): named after the status so that
+    /// clients that branch on `scimType` can tell a stale `If-Match` apart.
+    PreconditionFailed,
 }
 
 impl ScimType {
@@ -27,6 +30,7 @@ impl ScimType {
             ScimType::InvalidPath => "invalidPath",
             ScimType::NoTarget => "noTarget",
             ScimType::InvalidValue => "invalidValue",
+            ScimType::PreconditionFailed => "preconditionFailed",
         }
     }
 }
@@ -49,6 +53,9 @@ pub enum Error {
     /// A uniqueness conflict (409 `uniqueness`).
     #[error("{0}")]
     Conflict(String),
+    /// An `If-Match` that names another version of the resource (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     /// The database could not be reached or timed out; the client should retry (503).
@@ -70,6 +77,7 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
+            Error::PreconditionFailed(_) => 412,
             Error::PayloadTooLarge(_) => 413,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
@@ -80,6 +88,7 @@ impl Error {
         match self {
             Error::BadRequest(t, _) => Some(*t),
             Error::Conflict(_) => Some(ScimType::Uniqueness),
+            Error::PreconditionFailed(_) => Some(ScimType::PreconditionFailed),
             _ => None,
         }
     }

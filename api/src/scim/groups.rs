@@ -5,9 +5,11 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use seatflow_shared::db::DbConn;
 use seatflow_shared::events::Change;
 use seatflow_shared::scim::patch::{self, MemberChange, PatchRequest};
+use seatflow_shared::scim::version::{self, check_if_match};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::groups::{self, GroupRow, Member};
 use serde_json::Value;
@@ -17,6 +19,7 @@ use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
 use crate::request_id::RequestId;
+use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
 
 /// A group row with its members when the response needs them.
@@ -33,12 +36,17 @@ fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_shared:
 }
 
 fn render(
-    state: &AppState,
+    base: &str,
     (row, members): &Loaded,
     query: &ReadQuery,
 ) -> seatflow_shared::Result<Value> {
-    let mut body = resource::render_group(row, members.as_deref(), &state.0.config.tenant_url())?;
-    resource::project(&mut body, &query.attributes, &query.excluded);
+    let mut body = resource::render_group(row, members.as_deref(), base)?;
+    resource::project(
+        ResourceKind::Group,
+        &mut body,
+        &query.attributes,
+        &query.excluded,
+    );
     Ok(body)
 }
 
@@ -51,8 +59,8 @@ fn respond(
     let row = &loaded.0;
     Ok(ScimJson {
         status,
-        body: render(state, loaded, query)?,
-        etag: Some(resource::etag(row.version)),
+        body: render(&state.0.config.tenant_url(), loaded, query)?,
+        etag: Some(version::etag(row.version)),
         location: (status == StatusCode::CREATED)
             .then(|| format!("{}/Groups/{}", state.0.config.tenant_url(), row.id)),
     })
@@ -83,17 +91,33 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: ReadQuery,
-) -> ApiResult<ScimJson> {
+    conditions: Conditions,
+) -> ApiResult<Reply> {
     let wanted = query.wants("members");
+    let if_none_match = conditions.clone();
     let loaded = state
         .0
         .db
         .read(move |c| {
             let row = groups::get(c, &license.id, &id)?;
+            // A 304 needs no members.
+            let wanted = wanted && !if_none_match.not_modified(row.version);
             load_members(c, row, wanted)
         })
         .await?;
-    respond(&state, &loaded, StatusCode::OK, &query)
+    check_if_match(conditions.if_match.as_ref(), loaded.0.version)?;
+    if conditions.not_modified(loaded.0.version) {
+        return Ok(Reply::Empty(Bodiless {
+            status: StatusCode::NOT_MODIFIED,
+            version: loaded.0.version,
+        }));
+    }
+    Ok(Reply::Resource(respond(
+        &state,
+        &loaded,
+        StatusCode::OK,
+        &query,
+    )?))
 }
 
 pub async fn list(
@@ -101,12 +125,28 @@ pub async fn list(
     State(state): State<AppState>,
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
-    let (filter, page, wanted) = (query.filter.clone(), query.page, query.wants("members"));
+    let base = state.0.config.tenant_url();
+    let (total, resources) = search(&state, license.id, &query, &base).await?;
+    Ok(ScimJson::ok(resource::list_response(
+        resources,
+        total,
+        query.page.start_index,
+    )))
+}
+
+/// One page of the tenant's groups matching `query` and their total.
+pub async fn search(
+    state: &AppState,
+    license_id: String,
+    query: &ReadQuery,
+    base: &str,
+) -> ApiResult<(i64, Vec<Value>)> {
+    let (owned, wanted) = (query.clone(), query.wants("members"));
     let (total, loaded) = state
         .0
         .db
         .read(move |c| {
-            let (total, rows) = groups::list(c, &license.id, filter.as_ref(), page)?;
+            let (total, rows) = groups::list(c, &license_id, &owned.list_query())?;
             let mut members = if wanted {
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 groups::members_of(c, &ids)?
@@ -125,13 +165,9 @@ pub async fn list(
         .await?;
     let resources = loaded
         .iter()
-        .map(|l| render(&state, l, &query))
+        .map(|l| render(base, l, query))
         .collect::<seatflow_shared::Result<Vec<_>>>()?;
-    Ok(ScimJson::ok(resource::list_response(
-        resources,
-        total,
-        page.start_index,
-    )))
+    Ok((total, resources))
 }
 
 /// PUT replaces the group, members included (Okta's way of setting membership).
@@ -141,6 +177,7 @@ pub async fn replace(
     request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
@@ -148,6 +185,7 @@ pub async fn replace(
     let loaded = state
         .scim_write(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
+            check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = groups::update(c, &current, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
             Ok((load_members(c, row, wanted)?, Change::group(&id)))
@@ -156,31 +194,46 @@ pub async fn replace(
     respond(&state, &loaded, StatusCode::OK, &query)
 }
 
-/// Answers 204: Entra's guidance, and it keeps the cost independent of the group's size.
+/// Answers 204 (Entra's guidance; the cost does not depend on the group's size) unless the
+/// request asks for the group with `attributes` or `Prefer: return=representation`.
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
     request: RequestId,
     Path(id): Path<String>,
+    query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let patch = PatchRequest::from_json(&body)?;
-    state
+    let with_body = conditions.patch_returns_body(&query);
+    let wanted = with_body && query.wants("members");
+    let if_match = conditions.if_match.clone();
+    let loaded = state
         .scim_write(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
+            check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
             let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
             if fields.document == current.document && changes.is_empty() {
-                return Ok(((), Change::default()));
+                return Ok((load_members(c, current, wanted)?, Change::default()));
             }
             groups::apply_member_changes(c, &current, &changes)?;
-            groups::update(c, &current, fields)?;
-            Ok(((), Change::group(&id)))
+            let row = groups::update(c, &current, fields)?;
+            Ok((load_members(c, row, wanted)?, Change::group(&id)))
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let reply = if with_body {
+        Reply::Resource(respond(&state, &loaded, StatusCode::OK, &query)?)
+    } else {
+        Reply::Empty(Bodiless {
+            status: StatusCode::NO_CONTENT,
+            version: loaded.0.version,
+        })
+    };
+    Ok(with_preference(conditions.prefer, reply))
 }
 
 pub async fn delete(
@@ -188,9 +241,13 @@ pub async fn delete(
     State(state): State<AppState>,
     request: RequestId,
     Path(id): Path<String>,
+    conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
         .scim_write(license.id, &request, move |c, license_id| {
+            if let Some(tags) = &conditions.if_match {
+                check_if_match(Some(tags), groups::get(c, license_id, &id)?.version)?;
+            }
             groups::delete(c, license_id, &id)?;
             // The deleted group's former members are no longer known: reconcile the license.
             Ok(((), Change::full()))

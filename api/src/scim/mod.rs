@@ -1,17 +1,27 @@
 //! The SCIM 2.0 endpoints of a tenant (mounted at `/scim/v2` and `/api/v1/scim`).
 
 mod discovery;
+mod etag;
 mod groups;
+mod paths;
 mod query;
+mod search;
 mod users;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
+    endpoints().fallback(paths::retry_canonical)
+}
+
+fn endpoints() -> Router<AppState> {
     Router::new()
+        .route("/.search", post(search::root))
+        .route("/Users/.search", post(search::users))
+        .route("/Groups/.search", post(search::groups))
         .route("/Users", get(users::list).post(users::create))
         .route(
             "/Users/{id}",

@@ -1,12 +1,16 @@
-//! The query parameters of SCIM requests: `filter`, paging and attribute projection.
+//! The query parameters of SCIM requests (`filter`, `sortBy`/`sortOrder`, paging, attribute
+//! projection), from the URL or from a `POST …/.search` body.
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use seatflow_shared::scim::filter::{self, Filter};
+use seatflow_shared::scim::sort::Sort;
 use seatflow_shared::store::Page;
+use seatflow_shared::store::listing::ListQuery;
 use seatflow_shared::{Error, Result, ScimType};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -14,9 +18,10 @@ use crate::error::ApiError;
 
 /// Parsed list/get parameters. Unknown parameters (e.g. Entra's `aadOptscim062020` flag) are
 /// ignored.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReadQuery {
     pub filter: Option<Filter>,
+    pub sort: Option<Sort>,
     pub page: Page,
     pub attributes: Vec<String>,
     pub excluded: Vec<String>,
@@ -43,6 +48,41 @@ where
 }
 
 impl ReadQuery {
+    /// Reads a SearchRequest body (RFC 7644 §3.4.3): the same parameters as JSON members,
+    /// `attributes`/`excludedAttributes` as arrays (or comma-separated strings).
+    pub fn from_search(body: &Value, config: &Config) -> Result<ReadQuery> {
+        let object = body.as_object().ok_or_else(|| {
+            Error::bad_request(
+                ScimType::InvalidSyntax,
+                "a SearchRequest must be a JSON object",
+            )
+        })?;
+        let mut params = HashMap::new();
+        for (key, value) in object {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                // `schemas` and anything else that is not a parameter.
+                _ => continue,
+            };
+            params.insert(key.clone(), text);
+        }
+        ReadQuery::parse(&params, config)
+    }
+
+    pub fn list_query(&self) -> ListQuery<'_> {
+        ListQuery {
+            filter: self.filter.as_ref(),
+            sort: self.sort.as_ref(),
+            page: self.page,
+        }
+    }
+
     fn parse(params: &HashMap<String, String>, config: &Config) -> Result<ReadQuery> {
         let filter = match params.get("filter").map(|f| f.trim()) {
             Some(text) if !text.is_empty() => Some(filter::parse(text)?),
@@ -52,18 +92,29 @@ impl ReadQuery {
         let count = number(params, "count")?
             .unwrap_or(config.default_page_size)
             .clamp(0, config.max_page_size);
+        let sort = Sort::parse(
+            params.get("sortBy").map(String::as_str),
+            params.get("sortOrder").map(String::as_str),
+        )?;
         Ok(ReadQuery {
             filter,
+            sort,
             page: Page { start_index, count },
             attributes: names(params, "attributes"),
             excluded: names(params, "excludedAttributes"),
         })
     }
 
-    /// Whether the rendered resource will include `attribute` (so it is worth loading).
+    /// Whether the rendered resource will include (part of) the top-level `attribute`, so it
+    /// is worth loading.
     pub fn wants(&self, attribute: &str) -> bool {
-        let matches = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(attribute));
-        !matches(&self.excluded) && (self.attributes.is_empty() || matches(&self.attributes))
+        let top = |name: &str| {
+            let end = name.find(['.', '[']).unwrap_or(name.len());
+            name[..end].eq_ignore_ascii_case(attribute)
+        };
+        let whole = |name: &String| name.eq_ignore_ascii_case(attribute);
+        !self.excluded.iter().any(whole)
+            && (self.attributes.is_empty() || self.attributes.iter().any(|a| top(a)))
     }
 }
 

@@ -2,8 +2,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use seatflow_shared::events::Change;
 use seatflow_shared::scim::patch::{self, PatchRequest};
+use seatflow_shared::scim::version::{self, check_if_match};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::users::{self, UserRow};
 use serde_json::Value;
@@ -13,6 +15,7 @@ use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
 use crate::request_id::RequestId;
+use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
 
 fn respond(
@@ -23,11 +26,16 @@ fn respond(
 ) -> ApiResult<ScimJson> {
     let base = state.0.config.tenant_url();
     let mut body = resource::render_user(row, &base)?;
-    resource::project(&mut body, &query.attributes, &query.excluded);
+    resource::project(
+        ResourceKind::User,
+        &mut body,
+        &query.attributes,
+        &query.excluded,
+    );
     Ok(ScimJson {
         status,
         body,
-        etag: Some(resource::etag(row.version)),
+        etag: Some(version::etag(row.version)),
         location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", row.id)),
     })
 }
@@ -55,13 +63,26 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: ReadQuery,
-) -> ApiResult<ScimJson> {
+    conditions: Conditions,
+) -> ApiResult<Reply> {
     let row = state
         .0
         .db
         .read(move |c| users::get(c, &license.id, &id))
         .await?;
-    respond(&state, &row, StatusCode::OK, &query)
+    check_if_match(conditions.if_match.as_ref(), row.version)?;
+    if conditions.not_modified(row.version) {
+        return Ok(Reply::Empty(Bodiless {
+            status: StatusCode::NOT_MODIFIED,
+            version: row.version,
+        }));
+    }
+    Ok(Reply::Resource(respond(
+        &state,
+        &row,
+        StatusCode::OK,
+        &query,
+    )?))
 }
 
 pub async fn list(
@@ -69,59 +90,83 @@ pub async fn list(
     State(state): State<AppState>,
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
-    let (filter, page) = (query.filter.clone(), query.page);
-    let (total, rows) = state
-        .0
-        .db
-        .read(move |c| users::list(c, &license.id, filter.as_ref(), page))
-        .await?;
     let base = state.0.config.tenant_url();
-    let resources = rows
-        .iter()
-        .map(|row| {
-            let mut body = resource::render_user(row, &base)?;
-            resource::project(&mut body, &query.attributes, &query.excluded);
-            Ok(body)
-        })
-        .collect::<seatflow_shared::Result<Vec<_>>>()?;
+    let (total, resources) = search(&state, license.id, &query, &base).await?;
     Ok(ScimJson::ok(resource::list_response(
         resources,
         total,
-        page.start_index,
+        query.page.start_index,
     )))
 }
 
+/// One page of the tenant's users matching `query` and their total.
+pub async fn search(
+    state: &AppState,
+    license_id: String,
+    query: &ReadQuery,
+    base: &str,
+) -> ApiResult<(i64, Vec<Value>)> {
+    let owned = query.clone();
+    let (total, rows) = state
+        .0
+        .db
+        .read(move |c| users::list(c, &license_id, &owned.list_query()))
+        .await?;
+    let resources = rows
+        .iter()
+        .map(|row| {
+            let mut body = resource::render_user(row, base)?;
+            resource::project(
+                ResourceKind::User,
+                &mut body,
+                &query.attributes,
+                &query.excluded,
+            );
+            Ok(body)
+        })
+        .collect::<seatflow_shared::Result<Vec<_>>>()?;
+    Ok((total, resources))
+}
+
+/// PUT replaces the user: what the body lacks is removed, `id`/`meta` stay the server's, and a
+/// body without `userName` is 400.
 pub async fn replace(
     Tenant(license): Tenant,
     State(state): State<AppState>,
     request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
         .scim_write(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
+            check_if_match(conditions.if_match.as_ref(), current.version)?;
             Ok((users::update(c, &current, fields)?, Change::user(&id)))
         })
         .await?;
     respond(&state, &row, StatusCode::OK, &query)
 }
 
-/// Answers 200 with the updated user (Entra's documented shape).
+/// Answers 204 (as Microsoft's SCIM test collection expects, and as for groups) unless the
+/// request asks for the user with `attributes` or `Prefer: return=representation`.
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
     request: RequestId,
     Path(id): Path<String>,
     query: ReadQuery,
+    conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let patch = PatchRequest::from_json(&body)?;
+    let if_match = conditions.if_match.clone();
     let row = state
         .scim_write(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
+            check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
             patch::apply(ResourceKind::User, &mut doc, &patch.operations)?;
             let doc = resource::normalize(ResourceKind::User, doc)?;
@@ -132,7 +177,15 @@ pub async fn patch(
             Ok((users::update(c, &current, fields)?, Change::user(&id)))
         })
         .await?;
-    respond(&state, &row, StatusCode::OK, &query)
+    let reply = if conditions.patch_returns_body(&query) {
+        Reply::Resource(respond(&state, &row, StatusCode::OK, &query)?)
+    } else {
+        Reply::Empty(Bodiless {
+            status: StatusCode::NO_CONTENT,
+            version: row.version,
+        })
+    };
+    Ok(with_preference(conditions.prefer, reply))
 }
 
 pub async fn delete(
@@ -140,9 +193,13 @@ pub async fn delete(
     State(state): State<AppState>,
     request: RequestId,
     Path(id): Path<String>,
+    conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
         .scim_write(license.id, &request, move |c, license_id| {
+            if let Some(tags) = &conditions.if_match {
+                check_if_match(Some(tags), users::get(c, license_id, &id)?.version)?;
+            }
             users::delete(c, license_id, &id)?;
             Ok(((), Change::user(&id)))
         })

@@ -59,6 +59,7 @@ diesel::table! {
         group_id -> Text,
         user_id -> Text,
         joined_at -> Text,
+        display -> Nullable<Text>,
     }
 }
 

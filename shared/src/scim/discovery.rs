@@ -36,7 +36,7 @@ pub fn service_provider_config(base_url: &str, limits: &DiscoveryLimits) -> Valu
         },
         "filter": { "supported": true, "maxResults": limits.max_results },
         "changePassword": { "supported": false },
-        "sort": { "supported": false },
+        "sort": { "supported": true },
         // Every resource carries `meta.version` and writes honour If-Match.
         "etag": { "supported": true },
         "authenticationSchemes": [{
@@ -195,7 +195,7 @@ mod tests {
             json!({ "supported": true, "maxResults": 200 })
         );
         assert_eq!(config["changePassword"]["supported"], false);
-        assert_eq!(config["sort"]["supported"], false);
+        assert_eq!(config["sort"]["supported"], true);
         assert_eq!(config["etag"]["supported"], true);
         let schemes = config["authenticationSchemes"].as_array().unwrap();
         assert_eq!(schemes.len(), 1);

@@ -38,4 +38,6 @@ pub mod patch;
 pub mod path;
 pub mod resource;
 pub mod schema;
+pub mod sort;
 mod typing;
+pub mod version;

@@ -50,10 +50,27 @@ pub enum OpKind {
 /// A change of a group's membership, applied by the storage layer without loading the members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberChange {
-    Add(Vec<String>),
+    Add(Vec<NewMember>),
     Remove(Vec<String>),
     RemoveAll,
-    ReplaceAll(Vec<String>),
+    ReplaceAll(Vec<NewMember>),
+}
+
+/// A member to add: the user's id and the `display` the client sent with it (Microsoft's
+/// clients send `display` or `displayName` and expect it back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    pub id: String,
+    pub display: Option<String>,
+}
+
+impl From<&str> for NewMember {
+    fn from(id: &str) -> Self {
+        NewMember {
+            id: id.to_owned(),
+            display: None,
+        }
+    }
 }
 
 type Def = Option<&'static AttributeDef>;
@@ -424,9 +441,11 @@ impl Patcher {
             (OpKind::Remove, None, None | Some(Value::Null)) | (_, None, Some(Value::Null)) => {
                 MemberChange::RemoveAll
             }
-            (OpKind::Add, None, Some(value)) => MemberChange::Add(member_ids(value)?),
-            (OpKind::Replace, None, Some(value)) => MemberChange::ReplaceAll(member_ids(value)?),
-            (OpKind::Remove, None, Some(value)) => MemberChange::Remove(member_ids(value)?),
+            (OpKind::Add, None, Some(value)) => MemberChange::Add(new_members(value)?),
+            (OpKind::Replace, None, Some(value)) => MemberChange::ReplaceAll(new_members(value)?),
+            (OpKind::Remove, None, Some(value)) => {
+                MemberChange::Remove(new_members(value)?.into_iter().map(|m| m.id).collect())
+            }
             (_, None, None) => {
                 return Err(bad(
                     ScimType::InvalidValue,
@@ -435,8 +454,11 @@ impl Patcher {
             }
         };
         // Adding or removing no one changes nothing; an empty ReplaceAll still empties the group.
-        let empty =
-            matches!(&change, MemberChange::Add(ids) | MemberChange::Remove(ids) if ids.is_empty());
+        let empty = match &change {
+            MemberChange::Add(members) => members.is_empty(),
+            MemberChange::Remove(ids) => ids.is_empty(),
+            MemberChange::RemoveAll | MemberChange::ReplaceAll(_) => false,
+        };
         if !empty {
             self.changes.push(change);
         }
@@ -508,15 +530,21 @@ fn filter_ids(filter: &Filter) -> Result<Vec<String>, Error> {
     Ok(ids)
 }
 
-/// Member ids from `[{"value": id, …}, …]`; bare id strings are accepted too (Okta and
+/// Members from `[{"value": id, "display": …}, …]`; bare id strings are accepted too (Okta and
 /// Microsoft's Postman collection send them).
-fn member_ids(value: &Value) -> Result<Vec<String>, Error> {
+pub(crate) fn new_members(value: &Value) -> Result<Vec<NewMember>, Error> {
     values(value)
         .iter()
         .map(|member| match member {
-            Value::String(id) => Ok(id.clone()),
+            Value::String(id) => Ok(NewMember::from(id.as_str())),
             Value::Object(member) => match get_ci(member, "value") {
-                Some(Value::String(id)) => Ok(id.clone()),
+                Some(Value::String(id)) => Ok(NewMember {
+                    id: id.clone(),
+                    display: ["display", "displayName"]
+                        .iter()
+                        .find_map(|k| get_ci(member, k).and_then(Value::as_str))
+                        .map(str::to_owned),
+                }),
                 _ => Err(bad(
                     ScimType::InvalidValue,
                     "each member needs a string `value`: the member's id",
@@ -1319,7 +1347,13 @@ mod tests {
         assert_eq!(
             changes,
             [
-                MemberChange::Add(vec!["u1".into(), "u2".into()]),
+                MemberChange::Add(vec![
+                    "u1".into(),
+                    NewMember {
+                        id: "u2".into(),
+                        display: Some("B".into())
+                    }
+                ]),
                 MemberChange::Remove(vec!["u1".into(), "u2".into(), "u3".into()]),
                 MemberChange::ReplaceAll(vec![]),
                 MemberChange::RemoveAll,

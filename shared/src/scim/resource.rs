@@ -8,8 +8,9 @@ use crate::ScimType;
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::{get_ci, key_ci};
+use crate::scim::patch::{NewMember, new_members};
 use crate::scim::schema::{self, AttributeDef, Returned};
-use crate::scim::typing;
+use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
 use crate::store::users::{UserFields, UserRow};
 
@@ -39,12 +40,12 @@ pub fn user_fields_from_doc(doc: Map<String, Value>) -> Result<UserFields> {
     })
 }
 
-/// Validates a full Group representation; returns the fields and the member ids it lists.
-pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<String>)> {
+/// Validates a full Group representation; returns the fields and the members it lists.
+pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<NewMember>)> {
     let mut doc = normalize(ResourceKind::Group, into_object(body)?)?;
     let members = match take_ci(&mut doc, "members") {
         None => Vec::new(),
-        Some(Value::Array(items)) => items.iter().map(member_id).collect::<Result<Vec<_>>>()?,
+        Some(items @ Value::Array(_)) => new_members(&items)?,
         Some(_) => return Err(invalid_value("members must be an array")),
     };
     Ok((group_fields_from_doc(doc)?, members))
@@ -57,20 +58,6 @@ pub fn group_fields_from_doc(doc: Map<String, Value>) -> Result<GroupFields> {
         external_id: optional_string(&doc, "externalId")?,
         document: Value::Object(doc).to_string(),
     })
-}
-
-/// A member reference: `{"value": id, …}` or, as some clients send, a bare id string.
-fn member_id(item: &Value) -> Result<String> {
-    match item {
-        Value::String(id) => Ok(id.clone()),
-        Value::Object(obj) => match get_ci(obj, "value") {
-            Some(Value::String(id)) => Ok(id.clone()),
-            _ => Err(invalid_value("each member needs a string 'value'")),
-        },
-        _ => Err(invalid_value(
-            "each member must be an object with a 'value'",
-        )),
-    }
 }
 
 /// The stored document of a row (always a JSON object written by this module).
@@ -185,11 +172,6 @@ fn invalid_value(detail: impl Into<String>) -> Error {
     Error::bad_request(ScimType::InvalidValue, detail)
 }
 
-/// `meta.version` and the ETag header value of a resource version.
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
-
 /// The full SCIM representation of a stored user.
 pub fn render_user(row: &UserRow, base_url: &str) -> Result<Value> {
     let doc = stored_document(&row.document)?;
@@ -205,6 +187,18 @@ pub fn render_user(row: &UserRow, base_url: &str) -> Result<Value> {
             location: format!("{base_url}/Users/{}", row.id),
         },
     ))
+}
+
+/// A user as filters and sorts see it: rendered, with `active` as licensing counts it (a user
+/// created without `active` is active), so that memory agrees with the SQL `active` column.
+pub fn filterable_user(row: &UserRow) -> Result<Value> {
+    let mut user = render_user(row, "")?;
+    if let Value::Object(object) = &mut user
+        && key_ci(object, "active").is_none()
+    {
+        object.insert("active".into(), Value::Bool(row.active));
+    }
+    Ok(user)
 }
 
 /// The full SCIM representation of a stored group; `members` None leaves them out.
@@ -289,54 +283,163 @@ fn assemble(
     m.insert("created".into(), meta.created.into());
     m.insert("lastModified".into(), meta.last_modified.into());
     m.insert("location".into(), meta.location.into());
-    m.insert("version".into(), etag(meta.version).into());
+    m.insert("version".into(), version::etag(meta.version).into());
     out.insert("meta".into(), Value::Object(m));
     Value::Object(out)
 }
 
-/// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a rendered resource.
-/// `schemas`, `id` and `meta` are always returned; names may be `attr` or `attr.sub`.
-pub fn project(resource: &mut Value, attributes: &[String], excluded: &[String]) {
+/// What an `attributes` / `excludedAttributes` name designates.
+#[derive(Debug)]
+enum Target {
+    /// A whole extension, named by its schema URN.
+    Extension(&'static str),
+    /// An attribute at the top level (`home` None) or in an extension, maybe one sub-attribute.
+    Attribute {
+        home: Option<String>,
+        name: String,
+        sub: Option<String>,
+    },
+}
+
+impl Target {
+    /// Reads a name; a value filter (`emails[type eq "work"]`, which Microsoft's Postman
+    /// collection sends) designates the attribute it filters. Unreadable names designate nothing.
+    fn parse(kind: ResourceKind, text: &str) -> Option<Target> {
+        let text = match (text.find('['), text.rfind(']')) {
+            (Some(open), Some(close)) if open < close => {
+                format!("{}{}", &text[..open], &text[close + 1..])
+            }
+            _ => text.to_owned(),
+        };
+        if let Some(urn) = extension_of(kind, &text) {
+            return Some(Target::Extension(urn));
+        }
+        let path = crate::scim::filter::parse_attr_path(&text).ok()?;
+        let (home, _) = crate::scim::filter::attribute_home(kind, path.urn.as_deref(), &path.name);
+        Some(Target::Attribute {
+            home: home.map(str::to_owned),
+            name: path.name,
+            sub: path.sub,
+        })
+    }
+
+    /// The sub-attribute this target names of attribute `name` in `home`: `Some(None)` for the
+    /// whole attribute, `None` if it does not name the attribute.
+    fn names(&self, home: Option<&str>, name: &str) -> Option<Option<&str>> {
+        match self {
+            Target::Extension(urn) => home
+                .is_some_and(|h| h.eq_ignore_ascii_case(urn))
+                .then_some(None),
+            Target::Attribute {
+                home: target_home,
+                name: target_name,
+                sub,
+            } => {
+                let same_home = match (home, target_home.as_deref()) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    _ => false,
+                };
+                (same_home && target_name.eq_ignore_ascii_case(name)).then_some(sub.as_deref())
+            }
+        }
+    }
+}
+
+/// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a rendered resource,
+/// honouring each attribute's `returned`: `always` ones (and `schemas`, `id`, `meta`) are always
+/// there, `request` ones only when `attributes` names them, `never` ones never. Names may be
+/// `attr`, `attr.sub`, `urn:…:attr[.sub]` or an extension's URN, in any case.
+pub fn project(
+    kind: ResourceKind,
+    resource: &mut Value,
+    attributes: &[String],
+    excluded: &[String],
+) {
     let Value::Object(obj) = resource else { return };
-    let always = |k: &str| {
-        ["schemas", "id", "meta"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(k))
+    let wanted: Vec<Target> = attributes
+        .iter()
+        .filter_map(|a| Target::parse(kind, a))
+        .collect();
+    let unwanted: Vec<Target> = excluded
+        .iter()
+        .filter_map(|a| Target::parse(kind, a))
+        .collect();
+    let selection = Selection {
+        kind,
+        wanted: (!attributes.is_empty()).then_some(wanted.as_slice()),
+        unwanted: &unwanted,
     };
-    if !attributes.is_empty() {
-        obj.retain(|key, value| {
-            if always(key) {
-                return true;
-            }
-            let subs: Vec<&str> = attributes
-                .iter()
-                .filter_map(|a| match a.split_once('.') {
-                    Some((top, sub)) if top.eq_ignore_ascii_case(key) => Some(sub),
-                    _ => None,
-                })
-                .collect();
-            if attributes.iter().any(|a| a.eq_ignore_ascii_case(key)) {
-                return true;
-            }
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    for key in keys {
+        if ["schemas", "id", "meta"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&key))
+        {
+            continue;
+        }
+        let keep = match extension_of(kind, &key) {
+            Some(urn) => match obj.get_mut(&key) {
+                Some(Value::Object(ext)) => {
+                    let names: Vec<String> = ext.keys().cloned().collect();
+                    for name in names {
+                        if let Some(value) = ext.get_mut(&name)
+                            && !selection.keep(Some(urn), &name, value)
+                        {
+                            ext.shift_remove(&name);
+                        }
+                    }
+                    !ext.is_empty()
+                }
+                _ => false,
+            },
+            None => obj
+                .get_mut(&key)
+                .is_some_and(|value| selection.keep(None, &key, value)),
+        };
+        if !keep {
+            obj.shift_remove(&key);
+        }
+    }
+}
+
+struct Selection<'a> {
+    kind: ResourceKind,
+    /// `attributes`, if given.
+    wanted: Option<&'a [Target]>,
+    unwanted: &'a [Target],
+}
+
+impl Selection<'_> {
+    /// Whether attribute `name` of `home` stays, trimming its sub-attributes as asked.
+    fn keep(&self, home: Option<&str>, name: &str, value: &mut Value) -> bool {
+        let returned = schema::find_attribute(self.kind, home, name).map(|d| d.returned);
+        match returned {
+            Some(Returned::Always) => return true,
+            Some(Returned::Never) => return false,
+            _ => {}
+        }
+        if let Some(wanted) = self.wanted {
+            let subs: Vec<Option<&str>> =
+                wanted.iter().filter_map(|t| t.names(home, name)).collect();
             if subs.is_empty() {
                 return false;
             }
-            retain_subs(value, |sub| {
-                subs.iter().any(|s| s.eq_ignore_ascii_case(sub))
-            });
-            true
-        });
-    }
-    for name in excluded {
-        match name.split_once('.') {
-            Some((top, sub)) => {
-                if let Some((_, value)) = obj.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(top))
-                {
-                    retain_subs(value, |s| !s.eq_ignore_ascii_case(sub));
-                }
+            if !subs.contains(&None) {
+                retain_subs(value, |sub| {
+                    subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(sub))
+                });
             }
-            None => obj.retain(|key, _| always(key) || !key.eq_ignore_ascii_case(name)),
+        } else if returned == Some(Returned::Request) {
+            return false;
         }
+        for sub in self.unwanted.iter().filter_map(|t| t.names(home, name)) {
+            match sub {
+                None => return false,
+                Some(sub) => retain_subs(value, |s| !s.eq_ignore_ascii_case(sub)),
+            }
+        }
+        true
     }
 }
 
@@ -442,7 +545,12 @@ mod tests {
             "name": {"givenName": "G", "familyName": "F"}
         }));
         let mut only = render_user(&row, "http://h").unwrap();
-        project(&mut only, &["name.givenName".into()], &[]);
+        project(
+            ResourceKind::User,
+            &mut only,
+            &["name.givenName".into()],
+            &[],
+        );
         let keys: Vec<&str> = only
             .as_object()
             .unwrap()
@@ -453,7 +561,12 @@ mod tests {
         assert_eq!(only["name"], json!({"givenName": "G"}));
 
         let mut without = render_user(&row, "http://h").unwrap();
-        project(&mut without, &[], &["displayName".into(), "id".into()]);
+        project(
+            ResourceKind::User,
+            &mut without,
+            &[],
+            &["displayName".into(), "id".into()],
+        );
         assert!(without.get("displayName").is_none());
         assert_eq!(without["id"], "u1");
     }

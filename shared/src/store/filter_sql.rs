@@ -13,6 +13,7 @@ use crate::db::MultiBackend;
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::scim::sort::SortOrder;
 
 pub type Predicate<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
 
@@ -97,6 +98,60 @@ fn display_path(path: &AttrPath) -> String {
         out.push_str(sub);
     }
     out
+}
+
+/// Whether every attribute `filter` names is indexed, so [`predicate`] can evaluate it whole.
+pub fn is_indexed(kind: ResourceKind, filter: &Filter) -> bool {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => is_indexed(kind, a) && is_indexed(kind, b),
+        Filter::Not(inner) => is_indexed(kind, inner),
+        Filter::Present(path) | Filter::Compare(path, ..) => resolve(kind, path).is_ok(),
+        Filter::ValuePath(path, inner) => {
+            matches!(resolve(kind, path), Ok(Column::Members)) && is_member_value_filter(inner)
+        }
+    }
+}
+
+fn is_member_value_filter(inner: &Filter) -> bool {
+    match inner {
+        Filter::Or(a, b) => is_member_value_filter(a) && is_member_value_filter(b),
+        Filter::Compare(sub, CompareOp::Eq, _) => {
+            sub.urn.is_none() && sub.sub.is_none() && sub.name.eq_ignore_ascii_case("value")
+        }
+        _ => false,
+    }
+}
+
+/// Whether `filter` names a group's `members` anywhere (they are not in the stored document).
+pub fn names_members(filter: &Filter) -> bool {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => names_members(a) || names_members(b),
+        Filter::Not(inner) => names_members(inner),
+        Filter::Present(path) | Filter::Compare(path, ..) | Filter::ValuePath(path, _) => {
+            path.urn.is_none() && path.name.eq_ignore_ascii_case("members")
+        }
+    }
+}
+
+/// The SQL `ORDER BY` terms for sorting by `path` (RFC 7644 §3.4.2.3: absent values last when
+/// ascending, first when descending, on both backends), or None if the attribute is not indexed.
+pub fn order_by(kind: ResourceKind, path: &AttrPath, order: SortOrder) -> Option<String> {
+    let column = match resolve(kind, path).ok()? {
+        Column::Exact { column, .. } | Column::Folded { column, .. } => column,
+        Column::Boolean(column) | Column::Timestamp(column) => column,
+        Column::Members => return None,
+    };
+    let direction = match order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
+    // Empty strings sort as absent, as in memory (`sort::key`); absent values tie (NULLIF), so
+    // creation order decides between them.
+    let absent = format!("({column} IS NULL OR {column} = '')");
+    Some(match resolve(kind, path).ok()? {
+        Column::Boolean(_) | Column::Timestamp(_) => format!("{column} {direction}"),
+        _ => format!("{absent} {direction}, NULLIF({column}, '') {direction}"),
+    })
 }
 
 /// The SQL predicate for `filter` on the table of `kind`.

@@ -4,6 +4,7 @@
 pub mod filter_sql;
 pub mod groups;
 pub mod licenses;
+pub mod listing;
 pub mod outbox;
 pub mod tokens;
 pub mod users;
@@ -16,7 +17,7 @@ pub struct Page {
 }
 
 impl Page {
-    pub(crate) fn offset(self) -> i64 {
+    pub fn offset(self) -> i64 {
         self.start_index.max(1) - 1
     }
 }

@@ -1,14 +1,18 @@
 //! SCIM Users of a license. The document column holds the resource exactly as the provider sent
 //! it (less `id`/`meta`); the other columns are indexed copies used by filters and licensing.
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
 use crate::db::DbConn;
 use crate::db::schema::users;
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::Filter;
-use crate::store::{Page, filter_sql};
+use crate::scim::resource;
+use crate::store::filter_sql;
+use crate::store::listing::{self, ListQuery, Plan};
 use crate::time;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -149,31 +153,59 @@ pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The total number of matches and one page of them, in creation order.
+/// The total number of matches and one page of them (see `store::listing` for how).
 pub fn list(
     conn: &mut DbConn,
     license_id: &str,
-    filter: Option<&Filter>,
-    page: Page,
+    query: &ListQuery<'_>,
 ) -> Result<(i64, Vec<UserRow>)> {
-    let scoped = || -> Result<_> {
-        let mut query = users::table
+    let scoped = |filter: Option<&Filter>| -> Result<_> {
+        let mut q = users::table
             .filter(users::license_id.eq(license_id.to_owned()))
             .into_boxed();
         if let Some(filter) = filter {
-            query = query.filter(filter_sql::predicate(ResourceKind::User, filter)?);
+            q = q.filter(filter_sql::predicate(ResourceKind::User, filter)?);
         }
-        Ok(query)
+        Ok(q)
     };
-    let total: i64 = scoped()?.count().get_result(conn)?;
-    if page.count == 0 {
-        return Ok((total, Vec::new()));
+    match listing::plan(ResourceKind::User, query)? {
+        Plan::Sql { filter, order } => {
+            let total: i64 = scoped(filter.as_ref())?.count().get_result(conn)?;
+            if query.page.count == 0 {
+                return Ok((total, Vec::new()));
+            }
+            let mut q = scoped(filter.as_ref())?;
+            if let Some(order) = order {
+                q = q.order(sql::<Text>(&order));
+            }
+            let rows = q
+                .then_order_by((users::created_at, users::id))
+                .offset(query.page.offset())
+                .limit(query.page.count)
+                .select(UserRow::as_select())
+                .load(conn)?;
+            Ok((total, rows))
+        }
+        Plan::Scan {
+            prefilter,
+            residual,
+        } => {
+            let candidates: i64 = scoped(prefilter.as_ref())?.count().get_result(conn)?;
+            listing::scan(
+                ResourceKind::User,
+                query,
+                residual.as_ref(),
+                candidates,
+                |offset, limit| {
+                    Ok(scoped(prefilter.as_ref())?
+                        .order((users::created_at, users::id))
+                        .offset(offset)
+                        .limit(limit)
+                        .select(UserRow::as_select())
+                        .load(conn)?)
+                },
+                resource::filterable_user,
+            )
+        }
     }
-    let rows = scoped()?
-        .order((users::created_at, users::id))
-        .offset(page.offset())
-        .limit(page.count)
-        .select(UserRow::as_select())
-        .load(conn)?;
-    Ok((total, rows))
 }

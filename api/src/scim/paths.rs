@@ -1,0 +1,75 @@
+//! Lenient endpoint paths: clients send `/users` (Microsoft's Postman collection) and
+//! `/Users/?filter=…` (trailing slash). A request no route matched is retried once with the
+//! endpoint name in its canonical case and without a trailing slash.
+
+use axum::extract::{Request, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use seatflow_shared::Error;
+use tower::ServiceExt;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+const ENDPOINTS: [&str; 5] = [
+    "Users",
+    "Groups",
+    "ServiceProviderConfig",
+    "ResourceTypes",
+    "Schemas",
+];
+
+/// `path` with its first segment's endpoint name in canonical case and no trailing slash, or
+/// None if that changes nothing.
+fn canonical(path: &str) -> Option<String> {
+    let trimmed = path.trim_end_matches('/');
+    let mut segments: Vec<&str> = trimmed.split('/').collect();
+    if let Some(first) = segments.get_mut(1)
+        && let Some(name) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(first))
+    {
+        *first = name;
+    }
+    let canonical = segments.join("/");
+    (canonical != path && !canonical.is_empty()).then_some(canonical)
+}
+
+/// The fallback of the SCIM routes (which see paths without the mount prefix).
+pub async fn retry_canonical(State(state): State<AppState>, mut request: Request) -> Response {
+    let Some(path) = canonical(request.uri().path()) else {
+        return ApiError(Error::NotFound("no such endpoint".into())).into_response();
+    };
+    let uri = match request.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    match uri.parse::<Uri>() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return ApiError(Error::NotFound("no such endpoint".into())).into_response(),
+    }
+    let router = super::endpoints()
+        .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
+        .with_state(state);
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn canonical_paths() {
+        assert_eq!(canonical("/users").as_deref(), Some("/Users"));
+        assert_eq!(canonical("/Users/").as_deref(), Some("/Users"));
+        assert_eq!(canonical("/GROUPS/abc/").as_deref(), Some("/Groups/abc"));
+        assert_eq!(
+            canonical("/serviceproviderconfig").as_deref(),
+            Some("/ServiceProviderConfig")
+        );
+        assert_eq!(canonical("/Users"), None);
+        assert_eq!(canonical("/nothing"), None);
+        assert_eq!(canonical("/"), None);
+    }
+}

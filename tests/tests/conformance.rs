@@ -1,0 +1,440 @@
+//! RFC 7643/7644 behaviour beyond Entra's needs, over HTTP on both backends: filters on
+//! non-indexed attributes, sorting, projection, ETags, PATCH response rules, /.search, Okta's
+//! requests and lenient endpoint paths.
+
+#![allow(clippy::unwrap_used)]
+
+use reqwest::Method;
+use seatflow_tests::{Backend, Tenant, TestServer, both_backends, patch_op, read};
+use serde_json::{Value, json};
+
+both_backends!(
+    filters_on_non_indexed_attributes,
+    sorts_by_indexed_and_other_attributes,
+    projection_and_returned,
+    etags_and_conditional_requests,
+    patch_response_rules,
+    search_endpoints,
+    okta_shapes_and_lenient_paths,
+);
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+async fn seed(tenant: &Tenant) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (user_name, family, email, dept, title) in [
+        ("ann", "Employee", "ann@example.com", "Sales", Some("b")),
+        ("Bob", "Employee", "bob@example.org", "eng", None),
+        ("cid", "Other", "cid@example.com", "Sales", Some("A")),
+    ] {
+        let mut body = json!({
+            "userName": user_name,
+            "name": {"familyName": family},
+            "emails": [{"type": "work", "value": email, "primary": true}],
+            ENTERPRISE: {"department": dept},
+        });
+        if let Some(title) = title {
+            body["title"] = title.into();
+        }
+        let (status, user) = tenant.post("/Users", body).await;
+        assert_eq!(status, 201, "{user}");
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect()
+}
+
+async fn filtered(tenant: &Tenant, filter: &str) -> Value {
+    let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+    let (status, body) = tenant.get(&format!("/Users?filter={encoded}")).await;
+    assert_eq!(status, 200, "{filter}: {body}");
+    body
+}
+
+async fn filters_on_non_indexed_attributes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    seed(&tenant).await;
+
+    // Microsoft's Postman collection: unquoted values, sub-attributes, and/or with parentheses.
+    let body = filtered(
+        &tenant,
+        "name.FamilyName eq Employee and (emails.Value co example.com or emails.Value co example.org)",
+    )
+    .await;
+    assert_eq!(body["totalResults"], 2);
+    assert_eq!(names(&body), ["ann", "Bob"]);
+
+    // Value paths, extension attributes (caseExact false), mixed with indexed attributes.
+    let body = filtered(&tenant, "emails[type eq \"work\" and value ew \".COM\"]").await;
+    assert_eq!(names(&body), ["ann", "cid"]);
+    let body = filtered(
+        &tenant,
+        &format!("{ENTERPRISE}:department eq \"sales\" and userName sw \"c\""),
+    )
+    .await;
+    assert_eq!(names(&body), ["cid"]);
+    let body = filtered(&tenant, "not (title pr) or userName eq \"ANN\"").await;
+    assert_eq!(names(&body), ["ann", "Bob"]);
+    // Paging applies after the in-memory part of the filter.
+    let (_, page) = tenant
+        .get("/Users?filter=title+pr&startIndex=2&count=1")
+        .await;
+    assert_eq!(
+        (page["totalResults"].clone(), names(&page)),
+        (json!(2), vec!["cid"])
+    );
+
+    // Too deep a filter is refused before any query runs.
+    let deep = format!("{}title pr{}", "(".repeat(40), ")".repeat(40));
+    let encoded: String = url::form_urlencoded::byte_serialize(deep.as_bytes()).collect();
+    let (status, body) = tenant.get(&format!("/Users?filter={encoded}")).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidFilter"))
+    );
+}
+
+async fn sorts_by_indexed_and_other_attributes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    seed(&tenant).await;
+    // userName is caseExact false: "Bob" sorts between "ann" and "cid".
+    assert_eq!(
+        names(&tenant.get("/Users?sortBy=userName").await.1),
+        ["ann", "Bob", "cid"]
+    );
+    assert_eq!(
+        names(
+            &tenant
+                .get("/Users?sortBy=userName&sortOrder=descending")
+                .await
+                .1
+        ),
+        ["cid", "Bob", "ann"]
+    );
+    // title (not indexed) sorts in memory, case-insensitively, absent values last.
+    assert_eq!(
+        names(&tenant.get("/Users?sortBy=title").await.1),
+        ["cid", "ann", "Bob"]
+    );
+    assert_eq!(
+        names(
+            &tenant
+                .get("/Users?sortBy=title&sortOrder=descending")
+                .await
+                .1
+        ),
+        ["Bob", "ann", "cid"]
+    );
+    assert_eq!(
+        names(
+            &tenant
+                .get("/Users?sortBy=emails.value&filter=userName+ne+%22cid%22&count=1")
+                .await
+                .1
+        ),
+        ["ann"]
+    );
+    let (status, body) = tenant
+        .get("/Users?sortBy=userName&sortOrder=sideways")
+        .await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+}
+
+async fn projection_and_returned(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    let ids = seed(&tenant).await;
+    let (_, user) = tenant
+        .get(&format!(
+            "/Users/{}?attributes=emails.value,{ENTERPRISE}:department",
+            ids[0]
+        ))
+        .await;
+    // `id` is returned always; `userName` (default) only when asked for.
+    assert_eq!(user["id"], ids[0].as_str());
+    assert!(user.get("userName").is_none(), "{user}");
+    assert_eq!(user["emails"], json!([{"value": "ann@example.com"}]));
+    assert_eq!(user[ENTERPRISE], json!({"department": "Sales"}));
+    let (_, user) = tenant
+        .get(&format!(
+            "/Users/{}?excludedAttributes=id,emails,{ENTERPRISE}",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(user["id"], ids[0].as_str(), "id cannot be excluded");
+    assert!(
+        user.get("emails").is_none() && user.get(ENTERPRISE).is_none(),
+        "{user}"
+    );
+    // A password is never returned (nor kept).
+    let (_, created) = tenant
+        .post("/Users", json!({"userName": "pw", "password": "hunter2"}))
+        .await;
+    assert!(created.get("password").is_none());
+    let (_, again) = tenant
+        .get(&format!(
+            "/Users/{}?attributes=password",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(again.get("password").is_none());
+}
+
+async fn etags_and_conditional_requests(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    let ids = seed(&tenant).await;
+    let path = format!("/Users/{}", ids[0]);
+    let response = tenant.request(Method::GET, &path).send().await.unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let (_, user) = read(response).await;
+    assert_eq!(user["meta"]["version"], etag.as_str());
+
+    let not_modified = tenant
+        .request(Method::GET, &path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], etag.as_str());
+
+    let replace = |if_match: &str| {
+        tenant
+            .request(Method::PATCH, &path)
+            .header("if-match", if_match)
+            .header("content-type", "application/scim+json")
+            .body(patch_op(json!([{"op": "replace", "path": "title", "value": "x"}])).to_string())
+    };
+    let (status, body) = read(replace("W/\"999\"").send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (412, Some("preconditionFailed"))
+    );
+    assert_eq!(
+        tenant.get(&path).await.1["title"],
+        "b",
+        "a failed If-Match changes nothing"
+    );
+    let ok = replace(&etag).send().await.unwrap();
+    assert_eq!(ok.status(), 204);
+    let new_etag = ok.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    // The old tag no longer matches a read or a delete.
+    let stale = tenant
+        .request(Method::GET, &path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+    let (status, _) = read(
+        tenant
+            .request(Method::DELETE, &path)
+            .header("if-match", &etag)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 412);
+    let (status, _) = read(
+        tenant
+            .request(Method::DELETE, &path)
+            .header("if-match", &new_etag)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+async fn patch_response_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    let ids = seed(&tenant).await;
+    let (_, group) = tenant.post("/Groups", json!({"displayName": "G"})).await;
+    let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let add = patch_op(
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[0], "display": "Ann A."}]}]),
+    );
+    let patch = |path: &str, prefer: Option<&str>| {
+        let mut request = tenant
+            .request(Method::PATCH, path)
+            .header("content-type", "application/scim+json");
+        if let Some(prefer) = prefer {
+            request = request.header("prefer", prefer);
+        }
+        request
+    };
+    // Groups: 204 by default; the member keeps the display it was sent with.
+    let (status, _) = read(
+        patch(&group_path, None)
+            .body(add.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        tenant.get(&group_path).await.1["members"][0]["display"],
+        "Ann A."
+    );
+    // `attributes` → 200 with the resource (RFC 7644 §3.5.2 MUST).
+    let (status, body) = read(
+        patch(&format!("{group_path}?attributes=members"), None)
+            .body(add.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["members"][0]["value"], ids[0].as_str());
+    assert!(body.get("displayName").is_none());
+    // Users: 204 by default, 200 with Prefer: return=representation (and Preference-Applied).
+    let user_path = format!("/Users/{}", ids[1]);
+    let title = patch_op(json!([{"op": "replace", "path": "title", "value": "t"}]));
+    let (status, _) = read(
+        patch(&user_path, None)
+            .body(title.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let response = patch(&user_path, Some("return=representation"))
+        .body(title.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["preference-applied"],
+        "return=representation"
+    );
+    let (status, body) = read(response).await;
+    assert_eq!((status, body["title"].as_str()), (200, Some("t")));
+    // Minimal does not override `attributes`.
+    let (status, body) = read(
+        patch(
+            &format!("{user_path}?attributes=title"),
+            Some("return=minimal"),
+        )
+        .body(title.to_string())
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["title"].as_str()), (200, Some("t")));
+}
+
+async fn search_endpoints(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    seed(&tenant).await;
+    tenant
+        .post("/Groups", json!({"displayName": "Sales team"}))
+        .await;
+    let request = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "emails co \"example.com\"",
+        "attributes": ["userName"],
+        "sortBy": "userName",
+        "sortOrder": "descending",
+        "startIndex": 1,
+        "count": 10
+    });
+    let (status, body) = tenant.post("/Users/.search", request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&body), ["cid", "ann"]);
+    assert!(body["Resources"][0].get("emails").is_none());
+
+    let (status, body) = tenant
+        .post(
+            "/Groups/.search",
+            json!({"filter": "displayName sw \"sales\""}),
+        )
+        .await;
+    assert_eq!((status, body["totalResults"].clone()), (200, json!(1)));
+
+    // The root searches every resource type: 3 users then 1 group, paged across both.
+    let (status, body) = tenant
+        .post("/.search", json!({"startIndex": 3, "count": 2}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalResults"], 4);
+    let resources = body["Resources"].as_array().unwrap();
+    assert_eq!(resources[0]["userName"], "cid");
+    assert_eq!(resources[1]["displayName"], "Sales team");
+}
+
+async fn okta_shapes_and_lenient_paths(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Conformance", 10).await;
+    let ids = seed(&tenant).await;
+    // Okta's probe and headers.
+    let response = tenant
+        .request(Method::GET, "/Users?count=1&startIndex=1")
+        .header("accept", "application/scim+json")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (body["totalResults"].clone(), body["itemsPerPage"].clone()),
+        (json!(3), json!(1))
+    );
+    let response = tenant
+        .request(Method::POST, "/Groups")
+        .header("content-type", "application/scim+json; charset=utf-8")
+        .body(json!({"displayName": "Okta", "members": [{"value": ids[0]}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, group) = read(response).await;
+    assert_eq!(status, 201, "{group}");
+    // Okta's PUT /Groups replaces the membership.
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let (status, body) = tenant
+        .put(
+            &path,
+            json!({"displayName": "Okta", "members": [{"value": ids[1]}, {"value": ids[2]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut members: Vec<&str> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort_unstable();
+    let mut expected = [ids[1].as_str(), ids[2].as_str()];
+    expected.sort_unstable();
+    assert_eq!(members, expected);
+    // Endpoint names in any case, and a trailing slash (Microsoft's Postman collection).
+    assert_eq!(tenant.get("/users").await.1["totalResults"], 3);
+    assert_eq!(
+        tenant.get("/Users/?filter=userName+eq+%22ann%22").await.1["totalResults"],
+        1
+    );
+    assert_eq!(tenant.get("/nothing").await.0, 404);
+}
