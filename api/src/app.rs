@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
-use crate::{admin, scim};
+use crate::{admin, licensing, scim};
 
 pub struct App {
     pub db: Db,
@@ -37,11 +37,10 @@ impl AppState {
         }))
     }
 
-    /// Runs a SCIM write in one transaction together with the licensing event it causes, so
-    /// that nothing acknowledged can miss its licensing. `work` returns its result and what it
-    /// touched; it
-    /// is given the license id.
-    pub async fn scim_write<T, F>(
+    /// Runs a write (SCIM or admin) in one transaction together with the licensing event it
+    /// causes, so that nothing acknowledged can miss its licensing. `work` is given the license
+    /// id and returns its result and what it touched.
+    pub async fn write_with_event<T, F>(
         &self,
         license_id: String,
         request: &RequestId,
@@ -78,11 +77,32 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses",
             post(admin::create_license).get(admin::list_licenses),
         )
-        .route("/api/v1/licenses/{license_id}", get(admin::get_license))
+        .route(
+            "/api/v1/licenses/{license_id}",
+            get(admin::get_license).patch(licensing::update_license),
+        )
         .route(
             "/api/v1/licenses/{license_id}/sync",
             get(admin::sync_health),
         )
+        .route(
+            "/api/v1/licenses/{license_id}/groups",
+            get(licensing::synced_groups),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/licensed-groups",
+            get(licensing::licensed_groups).put(licensing::set_licensed_groups),
+        )
+        .route("/api/v1/licenses/{license_id}/seats", get(licensing::seats))
+        .route(
+            "/api/v1/licenses/{license_id}/audit",
+            get(licensing::audit_trail),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/reconcile",
+            post(licensing::reconcile),
+        )
+        .route("/api/v1/entitlements", get(licensing::entitlements))
         .route(
             "/api/v1/licenses/{license_id}/tokens",
             post(admin::issue_token).get(admin::list_tokens),

@@ -28,6 +28,14 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Bearer token of the product's entitlement check (read-only). The admin token works too.
+    #[arg(long, env = "SEATFLOW_ENTITLEMENT_TOKEN", hide_env_values = true)]
+    pub entitlement_token: Option<String>,
+
+    /// Seconds between the safety-net full reconciles of every license (0 = never).
+    #[arg(long, env = "SEATFLOW_RECONCILE_INTERVAL_SECS", default_value_t = 3600)]
+    pub reconcile_interval_secs: u64,
+
     /// Largest accepted request body, in bytes (larger → 413).
     #[arg(long, env = "SEATFLOW_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

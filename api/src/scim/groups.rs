@@ -76,7 +76,7 @@ pub async fn create(
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::Add(members)])?;
             let change = Change::group(&row.id);
@@ -183,7 +183,7 @@ pub async fn replace(
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = groups::update(c, &current, fields)?;
@@ -210,7 +210,7 @@ pub async fn patch(
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
@@ -244,7 +244,7 @@ pub async fn delete(
     conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), groups::get(c, license_id, &id)?.version)?;
             }

@@ -10,6 +10,7 @@ use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::users::{self, UserRow};
 use serde_json::Value;
 
+use crate::activity;
 use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
@@ -49,7 +50,7 @@ pub async fn create(
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
             let change = Change::user(&row.id);
             Ok((row, change))
@@ -91,7 +92,10 @@ pub async fn list(
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
     let base = state.0.config.tenant_url();
-    let (total, resources) = search(&state, license.id, &query, &base).await?;
+    let (total, resources) = search(&state, license.id.clone(), &query, &base).await?;
+    if activity::is_test_connection(query.filter.as_ref(), total) {
+        activity::record_test_connection(&state.0.db, license.id);
+    }
     Ok(ScimJson::ok(resource::list_response(
         resources,
         total,
@@ -141,7 +145,7 @@ pub async fn replace(
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             Ok((users::update(c, &current, fields)?, Change::user(&id)))
@@ -164,7 +168,7 @@ pub async fn patch(
     let patch = PatchRequest::from_json(&body)?;
     let if_match = conditions.if_match.clone();
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
@@ -196,7 +200,7 @@ pub async fn delete(
     conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), users::get(c, license_id, &id)?.version)?;
             }
