@@ -389,6 +389,26 @@ async fn entitlement_check_for_the_product(transport: Transport) {
     assert_eq!(body["licenses"][0]["status"], "blocked");
     assert_eq!(body["licenses"][0]["reason"], "no_seats_available");
 
+    // The identity provider's admins see the same through SCIM, read-only.
+    let seat_urn = "urn:seatflow:params:scim:schemas:extension:license:2.0:User";
+    let (_, scim_user) = l.tenant.get(&format!("/Users/{second}")).await;
+    assert_eq!(scim_user[seat_urn]["seatStatus"], "blocked");
+    assert_eq!(scim_user[seat_urn]["seatReason"], "no_seats_available");
+    let (_, listed) = l
+        .tenant
+        .get("/Users?filter=userName+eq+\"first%40contoso.com\"")
+        .await;
+    assert_eq!(listed["Resources"][0][seat_urn]["seatStatus"], "assigned");
+    let (status, body) = l
+        .tenant
+        .patch(
+            &format!("/Users/{second}"),
+            patch_op(json!([{"op": "replace", "path": format!("{seat_urn}:seatStatus"), "value": "assigned"}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["scimType"], "mutability");
+
     let (_, body) = check("nobody%40contoso.com").await;
     assert_eq!(body["licenses"], json!([]));
 
