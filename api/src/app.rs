@@ -10,6 +10,7 @@ use seatflow_shared::store::outbox;
 use seatflow_shared::{Error, Result};
 use tokio::sync::Notify;
 
+use crate::activity::{self, RequestLog};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
@@ -22,6 +23,8 @@ pub struct App {
     pub admin_token: String,
     /// Woken after each committed write, so the relay or embedded worker picks it up at once.
     pub events_recorded: Arc<Notify>,
+    /// SCIM requests by license and status over the last hour (this process).
+    pub requests: RequestLog,
 }
 
 #[derive(Clone)]
@@ -34,6 +37,7 @@ impl AppState {
             config,
             admin_token,
             events_recorded: Arc::new(Notify::new()),
+            requests: RequestLog::default(),
         }))
     }
 
@@ -68,7 +72,10 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let scim = scim::routes();
+    let scim = scim::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        activity::count_requests,
+    ));
     Router::new()
         // `/scim/v2` is the Tenant URL we hand out; `/api/v1/scim` is the seed product's path.
         .nest("/scim/v2", scim.clone())

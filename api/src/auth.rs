@@ -8,6 +8,7 @@ use seatflow_shared::store::licenses::License;
 use seatflow_shared::store::{licenses, tokens};
 use seatflow_shared::{time, token};
 
+use crate::activity;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -43,6 +44,9 @@ where
         let Some((license, info)) = found else {
             return Err(Error::Unauthorized("the secret token is not valid".into()).into());
         };
+        if let Some(slot) = parts.extensions.get::<activity::TenantSlot>() {
+            let _ = slot.0.set(license.id.clone());
+        }
         if !license.provisioning_enabled {
             return Err(
                 Error::Unauthorized("provisioning is disabled for this license".into()).into(),
