@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::Operator;
-use crate::body::JsonBody;
+use crate::body::{JsonBody, QueryParams};
 use crate::error::ApiResult;
+use crate::paging::Paging;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +66,16 @@ pub async fn create_license(
 pub async fn list_licenses(
     _: Operator,
     State(state): State<AppState>,
+    QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<Json<Vec<License>>> {
-    Ok(Json(state.0.db.read(licenses::list).await?))
+    let (offset, limit) = (paging.offset(), paging.limit());
+    Ok(Json(
+        state
+            .0
+            .db
+            .read(move |c| licenses::list(c, offset, limit))
+            .await?,
+    ))
 }
 
 pub async fn get_license(

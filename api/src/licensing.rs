@@ -21,29 +21,8 @@ use crate::app::AppState;
 use crate::auth::{EntitlementReader, Operator};
 use crate::body::{JsonBody, QueryParams};
 use crate::error::ApiResult;
+use crate::paging::Paging;
 use crate::request_id::RequestId;
-
-/// Largest page of an admin list.
-const MAX_LIMIT: i64 = 1000;
-const DEFAULT_LIMIT: i64 = 100;
-
-#[derive(Debug, Deserialize)]
-pub struct Paging {
-    #[serde(default)]
-    pub offset: Option<i64>,
-    #[serde(default)]
-    pub limit: Option<i64>,
-}
-
-impl Paging {
-    fn offset(&self) -> i64 {
-        self.offset.unwrap_or(0).max(0)
-    }
-
-    fn limit(&self) -> i64 {
-        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(0, MAX_LIMIT)
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct GroupSearch {

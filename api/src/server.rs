@@ -102,7 +102,7 @@ async fn safety_net(state: AppState, every: Duration, mut stopped: watch::Receiv
             .0
             .db
             .write(|c| {
-                for license in licenses::list(c)? {
+                for license in licenses::list(c, 0, i64::MAX)? {
                     outbox::enqueue(c, &license.id, &Change::full(), None)?;
                 }
                 Ok(())

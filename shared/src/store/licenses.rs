@@ -64,9 +64,12 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<License> {
         .ok_or_else(|| Error::NotFound(format!("license {id} not found")))
 }
 
-pub fn list(conn: &mut DbConn) -> Result<Vec<License>> {
+/// Licenses in creation order, `limit` of them from `offset`.
+pub fn list(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<License>> {
     Ok(licenses::table
         .order((licenses::created_at, licenses::id))
+        .offset(offset)
+        .limit(limit)
         .select(License::as_select())
         .load(conn)?)
 }
