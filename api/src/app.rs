@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::activity::{self, RequestLog};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits::{self, RateLimiter};
 use crate::request_id::{self, RequestId};
 use crate::{admin, licensing, scim};
 
@@ -25,6 +26,8 @@ pub struct App {
     pub events_recorded: Arc<Notify>,
     /// SCIM requests by license and status over the last hour (this process).
     pub requests: RequestLog,
+    /// Per-tenant request rate limits (this process).
+    pub rate_limiter: RateLimiter,
 }
 
 #[derive(Clone)]
@@ -34,6 +37,7 @@ impl AppState {
     pub fn new(db: Db, config: Config, admin_token: String) -> Self {
         AppState(Arc::new(App {
             db,
+            rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
             config,
             admin_token,
             events_recorded: Arc::new(Notify::new()),
@@ -119,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::timeout,
+        ))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

@@ -47,6 +47,7 @@ where
         if let Some(slot) = parts.extensions.get::<activity::TenantSlot>() {
             let _ = slot.0.set(license.id.clone());
         }
+        state.0.rate_limiter.check(&license.id)?;
         if !license.provisioning_enabled {
             return Err(
                 Error::Unauthorized("provisioning is disabled for this license".into()).into(),

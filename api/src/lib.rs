@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod licensing;
+pub mod limits;
 pub mod paging;
 pub mod relay;
 pub mod request_id;

@@ -68,8 +68,9 @@ impl r2d2::ManageConnection for Manager {
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection the server dropped (e.g. PostgreSQL restarted) is not handed out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
