@@ -218,9 +218,11 @@ impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error as D};
         match e {
-            D::DatabaseError(Kind::ClosedConnection | Kind::SerializationFailure, info) => {
-                Error::Unavailable(info.message().to_owned())
-            }
+            // The server went away (or could not be reached), or a conflict that a retry resolves.
+            D::DatabaseError(
+                Kind::ClosedConnection | Kind::UnableToSendCommand | Kind::SerializationFailure,
+                info,
+            ) => Error::Unavailable(info.message().to_owned()),
             D::DatabaseError(Kind::UniqueViolation, info) => {
                 Error::Conflict(format!("already exists: {}", info.message()))
             }
