@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
+        .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::timeout,

@@ -50,6 +50,8 @@ pub enum Error {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("this endpoint does not support that method")]
+    MethodNotAllowed,
     /// A uniqueness conflict (409 `uniqueness`).
     #[error("{0}")]
     Conflict(String),
@@ -79,6 +81,7 @@ impl Error {
             Error::BadRequest(..) => 400,
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
             Error::Conflict(_) => 409,
             Error::PreconditionFailed(_) => 412,
             Error::PayloadTooLarge(_) => 413,
