@@ -7,11 +7,15 @@ pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod dead_letters;
 pub mod error;
+pub mod health;
 pub mod relay;
 pub mod request_id;
 pub mod scim;
 pub mod server;
+pub mod telemetry;
 
 pub use app::{App, AppState};
 pub use config::Config;

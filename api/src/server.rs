@@ -11,12 +11,14 @@ use tokio::task::JoinHandle;
 
 use crate::app::{AppState, router};
 use crate::config::Config;
+use crate::dashboard::sampler;
 use crate::relay;
 
 pub struct Server {
     stop: watch::Sender<bool>,
     http: JoinHandle<io::Result<()>>,
     background: JoinHandle<()>,
+    sampler: JoinHandle<()>,
 }
 
 impl Server {
@@ -30,7 +32,14 @@ impl Server {
                     prefix: config.worker.amqp_prefix.clone(),
                     tiers: config.worker.retry().tiers(),
                 };
-                tokio::spawn(relay::run(db, url.clone(), topology, wake, stopped.clone()))
+                tokio::spawn(relay::run(
+                    db,
+                    url.clone(),
+                    topology,
+                    wake,
+                    state.0.broker_connected.clone(),
+                    stopped.clone(),
+                ))
             }
             None => tokio::spawn(seatflow_worker::embedded::run(
                 db,
@@ -39,6 +48,9 @@ impl Server {
                 stopped.clone(),
             )),
         };
+        // Installs the recorder before the first request is counted.
+        crate::telemetry::prometheus();
+        let sampler = tokio::spawn(sampler::run(state.clone(), stopped.clone()));
         let mut http_stopped = stopped;
         let http = tokio::spawn(async move {
             axum::serve(listener, router(state))
@@ -51,6 +63,7 @@ impl Server {
             stop,
             http,
             background,
+            sampler,
         }
     }
 
@@ -59,6 +72,7 @@ impl Server {
         let _ = self.stop.send(true);
         let http = self.http.await.map_err(io::Error::other)?;
         self.background.await.map_err(io::Error::other)?;
+        self.sampler.await.map_err(io::Error::other)?;
         http
     }
 
@@ -67,5 +81,6 @@ impl Server {
         let _ = self.stop.send(true);
         self.http.abort();
         self.background.abort();
+        self.sampler.abort();
     }
 }

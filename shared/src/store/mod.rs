@@ -5,6 +5,7 @@ pub mod filter_sql;
 pub mod groups;
 pub mod licenses;
 pub mod listing;
+pub mod monitor;
 pub mod outbox;
 pub mod tokens;
 pub mod users;
