@@ -74,6 +74,9 @@ ensure_postgres
 ensure_rabbitmq
 ensure_browser
 
+# docker-compose.yml is not run here (no Docker engine); at least it must parse and be sound.
+scripts/check-compose.sh
+
 # The cross-process tests run the real binaries; build them first so they are never stale.
 cargo build --workspace --bins
 
