@@ -67,8 +67,15 @@ async fn request_ids_reach_the_worker_and_secrets_are_never_logged() {
     let mut config = test_config(database_url.clone(), base_url.clone());
     config.worker.amqp_prefix = prefix.clone();
     let _queues = TestQueues::of(&config);
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let metrics_bind = format!("127.0.0.1:{metrics_port}");
+    let mut worker_env = DEBUG_JSON.to_vec();
+    worker_env.push(("SEATFLOW_WORKER_METRICS_BIND", &metrics_bind));
     let mut worker = ChildProcess(
-        worker_command(&config, &DEBUG_JSON)
+        worker_command(&config, &worker_env)
             .stderr(File::create(&worker_log).unwrap())
             .spawn()
             .unwrap(),
@@ -155,6 +162,20 @@ async fn request_ids_reach_the_worker_and_secrets_are_never_logged() {
         assert!(Instant::now() < deadline, "not applied: {sync}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The worker's own /metrics counts what it applied.
+    let worker_metrics = client
+        .get(format!("http://{metrics_bind}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        worker_metrics.contains("seatflow_events_applied_total{transport=\"rabbitmq\"} 1"),
+        "{worker_metrics}"
+    );
+    assert!(worker_metrics.contains("seatflow_event_lag_seconds_count 1"));
     assert!(api.terminate().success());
     assert!(worker.terminate().success());
 

@@ -199,3 +199,49 @@ async fn dead_letters_are_listed_and_replayed() {
     .await;
     assert_eq!(status, 401, "the operator token is required");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_rabbitmq_mode_queue_depths_come_from_the_broker() {
+    let server = TestServer::start_with(Backend::Postgres, |c| {
+        c.amqp_url = Some(amqp_url());
+        c.worker.amqp_prefix = unique_amqp_prefix();
+    })
+    .await;
+    let _queues = TestQueues::of(&server.config);
+    let tenant = server.create_license("Litware", 10).await;
+    // No worker runs: the relay's messages wait in the work queue.
+    for i in 0..4 {
+        let (status, _) = tenant
+            .post("/Users", json!({"userName": format!("q{i}@litware.test")}))
+            .await;
+        assert_eq!(status, 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = read(
+            server
+                .admin(Method::GET, "/api/v1/dashboard")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["mode"], "rabbitmq");
+        let queue = body["samples"]
+            .as_array()
+            .unwrap()
+            .last()
+            .map(|s| s["queue"].clone());
+        if queue.as_ref().is_some_and(|q| q["work"] == 4) {
+            assert_eq!(queue.unwrap(), json!({"work": 4, "delay": 0, "parking": 0}));
+            assert_eq!(body["licenses"][0]["pending_events"], 4);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker's work queue never showed 4: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -108,11 +108,8 @@ impl History {
 /// Samples until `shutdown` turns true.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut broker = state.0.config.amqp_url.clone().map(Broker::new);
-    let mut previous = (
-        Instant::now(),
-        time::before(EVERY),
-        state.0.scim_requests.totals(),
-    );
+    // The first sample covers only the moment since start.
+    let mut previous = (Instant::now(), time::now(), state.0.scim_requests.totals());
     loop {
         let (started_at, since, before) = &previous;
         let now = (Instant::now(), time::now(), state.0.scim_requests.totals());
