@@ -45,6 +45,23 @@ ensure_rabbitmq() {
   exit 1
 }
 
+# The dashboard's browser test drives Debian's chromium with playwright-core (pinned in
+# scripts/browser/package-lock.json; it downloads no browser of its own).
+ensure_browser() {
+  if ! need chromium; then
+    echo "chromium is missing; installing Debian's chromium" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  fi
+  if ! need node || ! need npm; then
+    echo "FATAL: the dashboard's browser test needs node and npm (Node.js 18+)" >&2
+    exit 1
+  fi
+  if [ ! -d scripts/browser/node_modules/playwright-core ]; then
+    echo "== installing playwright-core (npm ci in scripts/browser)" >&2
+    (cd scripts/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if ! need cargo-nextest; then
   echo "cargo-nextest is missing; installing it" >&2
   cargo install --locked cargo-nextest
@@ -55,6 +72,10 @@ if ! need pg_isready; then
 fi
 ensure_postgres
 ensure_rabbitmq
+ensure_browser
+
+# docker-compose.yml is not run here (no Docker engine); at least it must parse and be sound.
+scripts/check-compose.sh
 
 # The cross-process tests run the real binaries; build them first so they are never stale.
 cargo build --workspace --bins

@@ -1,21 +1,24 @@
 //! The application state and the router: every route the server answers, in one place.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::routing::{get, post};
 use seatflow_shared::db::{Db, DbConn};
 use seatflow_shared::events::Change;
 use seatflow_shared::store::outbox;
+use seatflow_shared::telemetry::EVENTS_RECORDED;
 use seatflow_shared::{Error, Result};
 use tokio::sync::Notify;
 
 use crate::activity::{self, RequestLog};
 use crate::config::Config;
+use crate::dashboard::sampler::{History, ScimCounters};
 use crate::error::ApiError;
 use crate::limits::{self, RateLimiter};
 use crate::request_id::{self, RequestId};
-use crate::{admin, licensing, scim};
+use crate::{admin, dashboard, dead_letters, health, licensing, scim, telemetry};
 
 pub struct App {
     pub db: Db,
@@ -28,6 +31,10 @@ pub struct App {
     pub requests: RequestLog,
     /// Per-tenant request rate limits (this process).
     pub rate_limiter: RateLimiter,
+    /// Whether the relay holds a broker connection (distributed mode), for `/readyz`.
+    pub broker_connected: Arc<AtomicBool>,
+    pub scim_requests: ScimCounters,
+    pub history: History,
 }
 
 #[derive(Clone)]
@@ -42,6 +49,9 @@ impl AppState {
             admin_token,
             events_recorded: Arc::new(Notify::new()),
             requests: RequestLog::default(),
+            broker_connected: Arc::new(AtomicBool::new(false)),
+            scim_requests: ScimCounters::default(),
+            history: History::default(),
         }))
     }
 
@@ -64,12 +74,17 @@ impl AppState {
             .db
             .write(move |c| {
                 let (result, change) = work(c, &license_id)?;
-                if !change.is_empty() {
+                let recorded = !change.is_empty();
+                if recorded {
                     outbox::enqueue(c, &license_id, &change, Some(&request_id))?;
                 }
-                Ok(result)
+                Ok((result, recorded))
             })
             .await?;
+        let (result, recorded) = result;
+        if recorded {
+            metrics::counter!(EVENTS_RECORDED).increment(1);
+        }
         self.0.events_recorded.notify_one();
         Ok(result)
     }
@@ -122,11 +137,29 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses/{license_id}/tokens/{token_id}",
             axum::routing::delete(admin::revoke_token),
         )
+        // Operator surfaces: health, metrics, dashboard, dead letters.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(telemetry::metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/dashboard.js", get(dashboard::script))
+        .route("/dashboard/dashboard.css", get(dashboard::style))
+        .route("/api/v1/dashboard", get(dashboard::data))
+        .route("/api/v1/dead-letters", get(dead_letters::list))
+        .route(
+            "/api/v1/dead-letters/{id}/replay",
+            post(dead_letters::replay),
+        )
+        .route_layer(axum::middleware::from_fn(telemetry::matched_route))
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
         .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
         ))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)

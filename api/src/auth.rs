@@ -120,3 +120,25 @@ where
         }
     }
 }
+
+/// A Prometheus scraper: anyone, unless `SEATFLOW_METRICS_TOKEN` is set, then that Bearer token.
+pub struct MetricsReader;
+
+impl<S> FromRequestParts<S> for MetricsReader
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        match (&state.0.config.metrics_token, bearer(parts)) {
+            (None, _) => Ok(MetricsReader),
+            (Some(expected), Some(presented)) if token::constant_time_eq(presented, expected) => {
+                Ok(MetricsReader)
+            }
+            _ => Err(Error::Unauthorized("the metrics token is required".into()).into()),
+        }
+    }
+}

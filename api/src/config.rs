@@ -78,6 +78,15 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
 
+    /// Bearer token `/metrics` requires; unset: `/metrics` is open (protect it at the network).
+    #[arg(long, env = "SEATFLOW_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Licenses (those with the most seats) that get per-license metrics and dashboard rows:
+    /// bounds the label cardinality of the seat gauges.
+    #[arg(long, env = "SEATFLOW_METRICS_MAX_LICENSES", default_value_t = 50)]
+    pub metrics_max_licenses: i64,
+
     /// Batching, retries and queue names, shared with `seatflow-worker`.
     #[command(flatten)]
     pub worker: seatflow_worker::Settings,

@@ -8,7 +8,10 @@ pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod dead_letters;
 pub mod error;
+pub mod health;
 pub mod licensing;
 pub mod limits;
 pub mod paging;
@@ -16,6 +19,7 @@ pub mod relay;
 pub mod request_id;
 pub mod scim;
 pub mod server;
+pub mod telemetry;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -5,10 +5,12 @@
 //! harmless: events are state-based).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use seatflow_shared::db::Db;
 use seatflow_shared::store::outbox;
+use seatflow_shared::telemetry::EVENTS_PUBLISHED;
 use seatflow_worker::amqp::{AmqpError, Publisher, Route, Topology};
 use tokio::sync::{Notify, watch};
 
@@ -25,14 +27,16 @@ pub async fn run(
     url: String,
     topology: Topology,
     wake: Arc<Notify>,
+    connected: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
         let name = format!("{}-relay", topology.prefix);
         let result = match Publisher::connect(&url, &name, topology.clone()).await {
-            Ok(publisher) => relay(&db, &publisher, &wake, &mut shutdown).await,
+            Ok(publisher) => relay(&db, &publisher, &wake, &connected, &mut shutdown).await,
             Err(e) => Err(e),
         };
+        connected.store(false, Ordering::Relaxed);
         if let Err(e) = result {
             tracing::warn!(error = %e, "relay lost the broker; reconnecting");
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -45,10 +49,18 @@ async fn relay(
     db: &Db,
     publisher: &Publisher,
     wake: &Notify,
+    connected: &AtomicBool,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), AmqpError> {
     let mut last_prune = Instant::now();
     while !*shutdown.borrow() {
+        // Checked at least every sweep, so a broker lost while idle is noticed (and reported to
+        // readiness) within a second; returning reconnects.
+        if !publisher.is_connected() {
+            tracing::warn!("relay's broker channel closed; reconnecting");
+            return Ok(());
+        }
+        connected.store(true, Ordering::Relaxed);
         let claimed = db.write(|c| outbox::claim_due(c, BATCH, LEASE)).await;
         let rows = match claimed {
             Ok(rows) => rows,
@@ -82,6 +94,7 @@ async fn relay(
             }
             return Err(e);
         }
+        metrics::counter!(EVENTS_PUBLISHED).increment(rows.len() as u64);
         // If this fails the lease expires and the rows are published again: harmless.
         if let Err(e) = db.write(move |c| outbox::mark_published(c, &ids)).await {
             tracing::warn!(error = %e, "could not mark events published");

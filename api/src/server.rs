@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{AppState, router};
 use crate::config::Config;
+use crate::dashboard::sampler;
 use crate::relay;
 
 pub struct Server {
@@ -21,6 +22,7 @@ pub struct Server {
     http: JoinHandle<io::Result<()>>,
     background: JoinHandle<()>,
     safety_net: Option<JoinHandle<()>>,
+    sampler: JoinHandle<()>,
 }
 
 impl Server {
@@ -34,7 +36,14 @@ impl Server {
                     prefix: config.worker.amqp_prefix.clone(),
                     tiers: config.worker.retry().tiers(),
                 };
-                tokio::spawn(relay::run(db, url.clone(), topology, wake, stopped.clone()))
+                tokio::spawn(relay::run(
+                    db,
+                    url.clone(),
+                    topology,
+                    wake,
+                    state.0.broker_connected.clone(),
+                    stopped.clone(),
+                ))
             }
             None => tokio::spawn(seatflow_worker::embedded::run(
                 db,
@@ -50,6 +59,9 @@ impl Server {
                 stopped.clone(),
             ))
         });
+        // Installs the recorder before the first request is counted.
+        crate::telemetry::prometheus();
+        let sampler = tokio::spawn(sampler::run(state.clone(), stopped.clone()));
         let mut http_stopped = stopped;
         let http = tokio::spawn(async move {
             axum::serve(listener, router(state))
@@ -63,6 +75,7 @@ impl Server {
             http,
             background,
             safety_net,
+            sampler,
         }
     }
 
@@ -74,6 +87,7 @@ impl Server {
         if let Some(task) = self.safety_net {
             task.abort();
         }
+        self.sampler.await.map_err(io::Error::other)?;
         http
     }
 
@@ -85,6 +99,7 @@ impl Server {
         if let Some(task) = &self.safety_net {
             task.abort();
         }
+        self.sampler.abort();
     }
 }
 

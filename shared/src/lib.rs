@@ -9,6 +9,7 @@ pub mod retry;
 pub mod scim;
 pub mod shutdown;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod token;
 

@@ -438,6 +438,15 @@ pub async fn queue_depth(name: &str) -> u32 {
 
 /// Starts `seatflow-worker` as a child process on the server's database and queue prefix.
 pub fn spawn_worker(config: &Config, extra_env: &[(&str, &str)]) -> ChildProcess {
+    ChildProcess(
+        worker_command(config, extra_env)
+            .spawn()
+            .expect("start seatflow-worker"),
+    )
+}
+
+/// The command `spawn_worker` runs (for tests that capture its output).
+pub fn worker_command(config: &Config, extra_env: &[(&str, &str)]) -> std::process::Command {
     let mut command = std::process::Command::new(binary("seatflow-worker"));
     command
         .env_clear()
@@ -447,7 +456,7 @@ pub fn spawn_worker(config: &Config, extra_env: &[(&str, &str)]) -> ChildProcess
         .env("SEATFLOW_LOG", "warn")
         .envs(extra_env.iter().copied())
         .stdout(std::process::Stdio::null());
-    ChildProcess(command.spawn().expect("start seatflow-worker"))
+    command
 }
 
 /// Starts `seatflow-api` as a child process and waits until it answers the admin API.
@@ -456,6 +465,26 @@ pub async fn spawn_api(
     amqp: &str,
     prefix: &str,
     admin_token: &str,
+) -> (ChildProcess, String) {
+    spawn_api_with(
+        database_url,
+        amqp,
+        prefix,
+        admin_token,
+        &[],
+        std::process::Stdio::inherit(),
+    )
+    .await
+}
+
+/// `spawn_api` with further environment variables and where its log (stderr) goes.
+pub async fn spawn_api_with(
+    database_url: &DatabaseUrl,
+    amqp: &str,
+    prefix: &str,
+    admin_token: &str,
+    extra_env: &[(&str, &str)],
+    stderr: std::process::Stdio,
 ) -> (ChildProcess, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -471,7 +500,9 @@ pub async fn spawn_api(
         .env("SEATFLOW_BIND", format!("127.0.0.1:{port}"))
         .env("SEATFLOW_PUBLIC_URL", &base_url)
         .env("SEATFLOW_LOG", "warn")
+        .envs(extra_env.iter().copied())
         .stdout(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start seatflow-api");
     let child = ChildProcess(child);

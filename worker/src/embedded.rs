@@ -12,7 +12,8 @@ use seatflow_shared::time;
 use tokio::sync::{Notify, watch};
 
 use crate::Settings;
-use crate::apply::{self, Failed};
+use crate::apply::Failed;
+use crate::observe::{self, Transport};
 
 /// How long a claim is exclusive; longer than any batch takes.
 const LEASE: Duration = Duration::from_secs(60);
@@ -32,7 +33,7 @@ pub async fn run(
         let claimed = db.write(move |c| outbox::claim_due(c, batch, LEASE)).await;
         match claimed {
             Ok(rows) if !rows.is_empty() => {
-                let failed = apply::apply_batch(&db, rows).await;
+                let failed = observe::apply_batch(&db, rows, Transport::Embedded).await;
                 settle_failures(&db, &policy, failed).await;
             }
             Ok(_) => {
@@ -57,7 +58,7 @@ async fn settle_failures(db: &Db, policy: &RetryPolicy, failed: Vec<Failed>) {
         let attempts = row.attempts.saturating_add(1);
         let exhausted = policy.exhausted(u32::try_from(attempts).unwrap_or(u32::MAX));
         let message = error;
-        tracing::warn!(event = row.id, license = %row.license_id, attempts, exhausted, error = %message, "event failed");
+        observe::failure(&row, attempts, exhausted, &message, Transport::Embedded);
         let retry_at = time::after(policy.delay(u32::try_from(attempts).unwrap_or(u32::MAX)));
         let result = db
             .write(move |c| {

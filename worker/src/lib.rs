@@ -6,6 +6,7 @@
 pub mod amqp;
 pub mod apply;
 pub mod embedded;
+pub mod observe;
 pub mod settings;
 
 pub use settings::Settings;

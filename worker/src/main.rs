@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl, Db};
 use seatflow_shared::store::outbox;
+use seatflow_shared::telemetry;
 use seatflow_worker::{Settings, amqp};
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +25,10 @@ struct Cli {
     /// Database connections of this process.
     #[arg(long, env = "SEATFLOW_DB_POOL_SIZE", default_value_t = 8)]
     db_pool_size: u32,
+
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `0.0.0.0:9187`); unset: none.
+    #[arg(long, env = "SEATFLOW_WORKER_METRICS_BIND")]
+    metrics_bind: Option<std::net::SocketAddr>,
 
     #[command(flatten)]
     settings: Settings,
@@ -67,6 +71,8 @@ enum CliError {
     Connect(#[from] seatflow_shared::db::ConnectError),
     #[error(transparent)]
     Domain(#[from] seatflow_shared::Error),
+    #[error("cannot serve metrics: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
     #[error(transparent)]
     Amqp(#[from] amqp::AmqpError),
     #[error("SEATFLOW_AMQP_URL must be set: the worker consumes from RabbitMQ")]
@@ -75,11 +81,10 @@ enum CliError {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env("SEATFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = telemetry::init_logging() {
+        eprintln!("seatflow-worker: error: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -95,6 +100,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let url = cli.amqp_url.ok_or(CliError::AmqpUrlRequired)?;
+            if let Some(address) = cli.metrics_bind {
+                serve_metrics(address, &db)?;
+            }
             let (stop, stopped) = watch::channel(false);
             tokio::spawn(async move {
                 seatflow_shared::shutdown::signal().await;
@@ -123,4 +131,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         },
     }
+}
+
+/// Serves `/metrics` (the exporter's own listener) and refreshes the pool gauges.
+fn serve_metrics(address: std::net::SocketAddr, db: &Db) -> Result<(), CliError> {
+    telemetry::prometheus()
+        .with_http_listener(address)
+        .install()?;
+    telemetry::describe();
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            telemetry::record_pool(&db);
+        }
+    });
+    tracing::info!("metrics at http://{address}/metrics");
+    Ok(())
 }

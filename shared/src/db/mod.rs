@@ -108,6 +108,15 @@ impl Db {
         })
     }
 
+    /// Open and idle connections of the pool (the pool-usage metric).
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn pool_max(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -159,6 +168,12 @@ impl Db {
             .get()
             .map_err(|e| Error::Unavailable(format!("no database connection: {e}")))
     }
+}
+
+/// A round trip to the database (readiness checks).
+pub fn ping(conn: &mut DbConn) -> Result<()> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(

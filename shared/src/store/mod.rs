@@ -7,6 +7,7 @@ pub mod groups;
 pub mod licensed_groups;
 pub mod licenses;
 pub mod listing;
+pub mod monitor;
 pub mod outbox;
 pub mod seats;
 pub mod tokens;

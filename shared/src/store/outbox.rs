@@ -39,6 +39,11 @@ pub struct OutboxRow {
     pub request_id: Option<String>,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    /// When the event was committed: the start of its lag. Absent (empty) in messages published
+    /// by older versions.
+    #[diesel(sql_type = Text)]
+    #[serde(default)]
+    pub created_at: String,
 }
 
 impl OutboxRow {
@@ -110,7 +115,7 @@ pub fn claim_due(conn: &mut DbConn, limit: i64, lease: Duration) -> Result<Vec<O
         "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (\
            SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
            ORDER BY id LIMIT $3 {lock}) \
-         RETURNING id, license_id, payload, request_id, attempts"
+         RETURNING id, license_id, payload, request_id, attempts, created_at"
     );
     let mut rows: Vec<OutboxRow> = diesel::sql_query(query)
         .bind::<Text, _>(until)

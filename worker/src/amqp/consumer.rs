@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 use super::{AmqpError, Publisher, Route, Topology};
 use crate::Settings;
-use crate::apply::{self, Failed};
+use crate::apply::Failed;
+use crate::observe::{self, Transport};
 
 /// How long to wait for more deliveries to join a batch once one has arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
@@ -113,14 +114,14 @@ async fn settle(
             }
         }
     }
-    let failed = apply::apply_batch(db, rows).await;
+    let failed = observe::apply_batch(db, rows, Transport::Amqp).await;
     let policy = settings.retry();
     for Failed { mut row, error } in failed {
         row.attempts = row.attempts.saturating_add(1);
         let attempt = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let message = error;
         let exhausted = policy.exhausted(attempt);
-        tracing::warn!(event = row.id, license = %row.license_id, attempts = row.attempts, exhausted, error = %message, "event failed");
+        observe::failure(&row, row.attempts, exhausted, &message, Transport::Amqp);
         let route = if exhausted {
             Route::Parking
         } else {

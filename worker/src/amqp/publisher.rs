@@ -52,6 +52,11 @@ impl Publisher {
         })
     }
 
+    /// Whether the channel is still open (the relay reports it to `/readyz`).
+    pub fn is_connected(&self) -> bool {
+        self.channel.status().connected()
+    }
+
     /// Publishes the events and waits until the broker confirmed every one of them.
     pub async fn publish(
         &self,

@@ -48,6 +48,30 @@ impl Topology {
         queues
     }
 
+    /// Messages ready in the work queue, in all delay queues together, and in parking, as the
+    /// broker counts them (passive declares: the queues must exist).
+    pub async fn depths(&self, channel: &Channel) -> Result<[u32; 3], lapin::Error> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let count = |name: String| async move {
+            channel
+                .queue_declare(name.into(), passive, FieldTable::default())
+                .await
+                .map(|q| q.message_count())
+        };
+        let mut delay = 0u32;
+        for tier in &self.tiers {
+            delay = delay.saturating_add(count(self.delay_queue(*tier)).await?);
+        }
+        Ok([
+            count(self.work_queue()).await?,
+            delay,
+            count(self.parking_queue()).await?,
+        ])
+    }
+
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = QueueDeclareOptions::durable();
         channel

@@ -1,0 +1,86 @@
+//! The operators' live dashboard: `/dashboard` serves a static page (embedded in the binary, no
+//! build step) that signs in with the operator token and polls `/api/v1/dashboard`.
+//!
+//! Sign-in keeps the token in the tab's `sessionStorage` and sends it as a Bearer header, like
+//! every other admin call: no cookie means no CSRF exposure for the replay button, the token
+//! never appears in a URL, and closing the tab forgets it.
+
+pub mod sampler;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use seatflow_shared::store::monitor::{self, LicenseLoad};
+use seatflow_shared::store::outbox::DeadLetter;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::auth::Operator;
+use crate::error::ApiResult;
+use sampler::{Sample, StatusCounts};
+
+/// Dead letters listed on the page (the newest); the count is always complete.
+const DEAD_LETTERS_SHOWN: i64 = 50;
+
+pub async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+pub async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("dashboard.js"),
+    )
+}
+
+pub async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("dashboard.css"),
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct Dashboard {
+    /// `embedded` or `rabbitmq`.
+    pub mode: &'static str,
+    pub sample_every_secs: u64,
+    /// SCIM responses of this process since it started, by status class.
+    pub scim_requests_total: StatusCounts<u64>,
+    /// Oldest first; the last is the current reading.
+    pub samples: Vec<Sample>,
+    /// The licenses with the most seats (`SEATFLOW_METRICS_MAX_LICENSES`), read now.
+    pub licenses: Vec<LicenseLoad>,
+    pub dead_letter_count: i64,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// `GET /api/v1/dashboard`: everything the page shows.
+pub async fn data(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Dashboard>> {
+    let limit = state.0.config.metrics_max_licenses;
+    let (licenses, dead_letter_count, dead_letters) = state
+        .0
+        .db
+        .read(move |c| {
+            Ok((
+                monitor::top_licenses(c, limit)?,
+                monitor::dead_count(c)?,
+                monitor::recent_dead_letters(c, DEAD_LETTERS_SHOWN)?,
+            ))
+        })
+        .await?;
+    Ok(Json(Dashboard {
+        mode: if state.0.config.amqp_url.is_some() {
+            "rabbitmq"
+        } else {
+            "embedded"
+        },
+        sample_every_secs: sampler::EVERY.as_secs(),
+        scim_requests_total: state.0.scim_requests.totals(),
+        samples: state.0.history.samples(),
+        licenses,
+        dead_letter_count,
+        dead_letters,
+    }))
+}
