@@ -14,7 +14,7 @@ use crate::activity::{self, RequestLog};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id::{self, RequestId};
-use crate::{admin, licensing, scim};
+use crate::{admin, admin_keys, admin_ui, licensing, scim};
 
 pub struct App {
     pub db: Db,
@@ -118,6 +118,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses/{license_id}/tokens/{token_id}",
             axum::routing::delete(admin::revoke_token),
         )
+        // License admin keys (operator API) and the license admin's web pages under /admin.
+        .route(
+            "/api/v1/licenses/{license_id}/admin-keys",
+            post(admin_keys::create).get(admin_keys::list),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/admin-keys/{key_id}",
+            axum::routing::delete(admin_keys::revoke),
+        )
+        .merge(admin_ui::routes())
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
