@@ -69,3 +69,16 @@ if [ "${SEATFLOW_SKIP_NEWMAN:-}" != "1" ]; then
   echo "== Microsoft SCIM Postman collection (scripts/newman.sh)"
   scripts/newman.sh
 fi
+
+# ---- admin pages in a real browser (scripts/browser.sh) ----------------------------------------
+# Debian's chromium drives the /admin pages end to end; installed here when missing.
+# SEATFLOW_SKIP_BROWSER=1 skips it for quick local runs.
+if [ "${SEATFLOW_SKIP_BROWSER:-}" != "1" ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "chromium is missing; installing it" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  fi
+  echo "== admin pages in chromium (scripts/browser.sh)"
+  SEATFLOW_API_BIN="${CARGO_TARGET_DIR:-target}/debug/seatflow-api" scripts/browser.sh
+fi
+# ---- end of admin pages block -----------------------------------------------------------------
