@@ -96,3 +96,10 @@ if [ "${SEATFLOW_SKIP_NEWMAN:-}" != "1" ]; then
   echo "== Microsoft SCIM Postman collection (scripts/newman.sh)"
   scripts/newman.sh
 fi
+
+# The /admin pages end to end in Debian's chromium (installed above by ensure_browser).
+# SEATFLOW_SKIP_BROWSER=1 skips it for quick local runs.
+if [ "${SEATFLOW_SKIP_BROWSER:-}" != "1" ]; then
+  echo "== admin pages in chromium (scripts/browser.sh)"
+  SEATFLOW_API_BIN="${CARGO_TARGET_DIR:-target}/debug/seatflow-api" scripts/browser.sh
+fi

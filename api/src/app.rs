@@ -18,7 +18,9 @@ use crate::dashboard::sampler::{History, ScimCounters};
 use crate::error::ApiError;
 use crate::limits::{self, RateLimiter};
 use crate::request_id::{self, RequestId};
-use crate::{admin, dashboard, dead_letters, health, licensing, scim, telemetry};
+use crate::{
+    admin, admin_keys, admin_ui, dashboard, dead_letters, health, licensing, scim, telemetry,
+};
 
 pub struct App {
     pub db: Db,
@@ -137,6 +139,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses/{license_id}/tokens/{token_id}",
             axum::routing::delete(admin::revoke_token),
         )
+        // License admin keys (operator API) and the license admin's web pages under /admin.
+        .route(
+            "/api/v1/licenses/{license_id}/admin-keys",
+            post(admin_keys::create).get(admin_keys::list),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/admin-keys/{key_id}",
+            axum::routing::delete(admin_keys::revoke),
+        )
+        .merge(admin_ui::routes())
         // Operator surfaces: health, metrics, dashboard, dead letters.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -5,10 +5,11 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 use seatflow_shared::db::{Backend, Db};
-use seatflow_shared::store::{licenses, tokens};
+use seatflow_shared::store::{admin_keys, licenses, tokens};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, CreatedLicense, NewLicense};
+use crate::admin_keys::CreatedAdminKey;
 use crate::config::Config;
 use crate::server::Server;
 
@@ -53,6 +54,34 @@ pub enum LicenseCommand {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage the keys a license admin signs in to the /admin pages with.
+    AdminKey {
+        #[command(subcommand)]
+        command: AdminKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeyCommand {
+    /// Create a key for one license; prints license_id, key_id, admin_key, sign_in_url.
+    Create {
+        #[arg(long)]
+        license: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List a license's admin keys (never the secrets), one JSON object per line.
+    List {
+        #[arg(long)]
+        license: String,
+    },
+    /// Revoke a key at once (its sessions end).
+    Revoke {
+        #[arg(long)]
+        license: String,
+        #[arg(long)]
+        key_id: String,
     },
 }
 
@@ -175,6 +204,26 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
                     tokens::revoke(c, &license, &token_id)
                 })?;
                 print_json(&serde_json::json!({ "revoked": token_id }))
+            }
+        },
+        LicenseCommand::AdminKey { command } => match command {
+            AdminKeyCommand::Create { license, label } => {
+                let key = seatflow_shared::db::write_transaction(&mut conn, |c| {
+                    admin_keys::create(c, &license, label.as_deref())
+                })?;
+                print_json(&CreatedAdminKey::new(key, &config.public_url))
+            }
+            AdminKeyCommand::List { license } => {
+                for key in admin_keys::list(&mut conn, &license)? {
+                    print_json(&key)?;
+                }
+                Ok(())
+            }
+            AdminKeyCommand::Revoke { license, key_id } => {
+                seatflow_shared::db::write_transaction(&mut conn, |c| {
+                    admin_keys::revoke(c, &license, &key_id)
+                })?;
+                print_json(&serde_json::json!({ "revoked": key_id }))
             }
         },
     }

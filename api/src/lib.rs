@@ -3,6 +3,8 @@
 
 pub mod activity;
 pub mod admin;
+pub mod admin_keys;
+pub mod admin_ui;
 pub mod app;
 pub mod auth;
 pub mod body;

@@ -101,7 +101,28 @@ pub async fn set_licensed_groups(
     request: RequestId,
     JsonBody(selection): JsonBody<LicensedGroups>,
 ) -> ApiResult<Json<SelectionOutcome>> {
-    let group_ids = selection.group_ids.clone();
+    Ok(Json(
+        select_groups(
+            &state,
+            license_id,
+            selection.group_ids,
+            mode.dry_run,
+            &request,
+        )
+        .await?,
+    ))
+}
+
+/// The licensed-group change itself, for the admin API and the admin pages alike: the impact
+/// from the real engine in a rolled-back transaction, then (unless a dry run) the selection
+/// saved with its licensing event and audit entry.
+pub async fn select_groups(
+    state: &AppState,
+    license_id: String,
+    group_ids: Vec<String>,
+    dry_run: bool,
+    request: &RequestId,
+) -> seatflow_shared::Result<SelectionOutcome> {
     let preview = {
         let (license_id, group_ids) = (license_id.clone(), group_ids.clone());
         state
@@ -115,10 +136,11 @@ pub async fn set_licensed_groups(
             })
             .await?
     };
-    if !mode.dry_run {
+    if !dry_run {
         let request_id = request.0.clone();
+        let group_ids = group_ids.clone();
         state
-            .write_with_event(license_id, &request, move |c, license_id| {
+            .write_with_event(license_id, request, move |c, license_id| {
                 licensed_groups::set(c, license_id, &group_ids)?;
                 let detail = json!({ "group_ids": group_ids });
                 admin_audit(
@@ -133,14 +155,14 @@ pub async fn set_licensed_groups(
             })
             .await?;
     }
-    Ok(Json(SelectionOutcome {
-        group_ids: selection.group_ids,
-        dry_run: mode.dry_run,
+    Ok(SelectionOutcome {
+        group_ids,
+        dry_run,
         impact: preview,
-    }))
+    })
 }
 
-fn admin_audit(
+pub fn admin_audit(
     conn: &mut db::DbConn,
     license_id: &str,
     action: &str,
@@ -170,9 +192,22 @@ pub async fn update_license(
     request: RequestId,
     JsonBody(change): JsonBody<licenses::LicenseUpdate>,
 ) -> ApiResult<Json<licenses::License>> {
+    Ok(Json(
+        change_license(&state, license_id, change, &request).await?,
+    ))
+}
+
+/// A license change with its audit entry and, when seats are affected, its licensing event
+/// (shared by the admin API and the admin pages).
+pub async fn change_license(
+    state: &AppState,
+    license_id: String,
+    change: licenses::LicenseUpdate,
+    request: &RequestId,
+) -> seatflow_shared::Result<licenses::License> {
     let request_id = request.0.clone();
-    let license = state
-        .write_with_event(license_id, &request, move |c, license_id| {
+    state
+        .write_with_event(license_id, request, move |c, license_id| {
             let license = licenses::update(c, license_id, &change)?;
             let detail = json!({
                 "name": change.name, "seats": change.seats,
@@ -187,8 +222,7 @@ pub async fn update_license(
             };
             Ok((license, event))
         })
-        .await?;
-    Ok(Json(license))
+        .await
 }
 
 /// Reconciles the whole license now (the seed's "reprocess"): also promotes waiting users when
@@ -272,7 +306,7 @@ pub async fn seats(
     Ok(Json(rows).into_response())
 }
 
-fn seats_csv(rows: &[SeatView]) -> String {
+pub fn seats_csv(rows: &[SeatView]) -> String {
     let mut out = String::from("user_id,user_name,status,reason,since,queue_position\n");
     for row in rows {
         let fields = [

@@ -99,7 +99,10 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
-            .test_on_check_out(false)
+            // A server restart leaves pooled PostgreSQL connections dead: check each one as it
+            // is handed out (one round trip), so the first requests after a restart succeed.
+            // SQLite connections cannot go stale.
+            .test_on_check_out(url.backend() == Backend::Postgres)
             .build(manager)
             .map_err(|e| connect_error(e.to_string()))?;
         Ok(Db {

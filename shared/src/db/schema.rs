@@ -113,7 +113,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    license_admin_keys (id) {
+        id -> Text,
+        license_id -> Text,
+        key_hash -> Text,
+        label -> Nullable<Text>,
+        created_at -> Text,
+        last_used_at -> Nullable<Text>,
+        revoked_at -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(scim_tokens -> licenses (license_id));
+diesel::joinable!(license_admin_keys -> licenses (license_id));
 diesel::joinable!(users -> licenses (license_id));
 diesel::joinable!(groups -> licenses (license_id));
 diesel::joinable!(group_members -> groups (group_id));
@@ -133,6 +146,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     audit,
     license_sync,
+    license_admin_keys,
 );
 
 diesel::table! {

@@ -1,6 +1,7 @@
 //! Queries, as free functions over a `DbConn`, grouped by what they touch. Callers choose the
 //! transaction (`Db::read` / `Db::write`).
 
+pub mod admin_keys;
 pub mod audit;
 pub mod filter_sql;
 pub mod groups;

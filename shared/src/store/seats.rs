@@ -271,3 +271,49 @@ pub fn statuses(
         .map(|(id, row)| (id, (row.status, row.reason)))
         .collect())
 }
+
+/// How far a license's setup has come: what the identity provider synced and what licensing
+/// made of it (the license admin's overview and setup checklist).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SetupCounts {
+    pub users: i64,
+    pub groups: i64,
+    pub licensed_groups: i64,
+    pub assigned: i64,
+    pub blocked: i64,
+    pub live_tokens: i64,
+}
+
+pub fn setup_counts(conn: &mut DbConn, license_id: &str) -> Result<SetupCounts> {
+    use crate::db::schema::{groups, licensed_groups, scim_tokens, users};
+    let users: i64 = users::table
+        .filter(users::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let groups: i64 = groups::table
+        .filter(groups::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let licensed_groups: i64 = licensed_groups::table
+        .filter(licensed_groups::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let blocked: i64 = seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
+        .count()
+        .get_result(conn)?;
+    let live_tokens: i64 = scim_tokens::table
+        .filter(scim_tokens::license_id.eq(license_id))
+        .filter(scim_tokens::revoked_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(SetupCounts {
+        users,
+        groups,
+        licensed_groups,
+        assigned: assigned_count(conn, license_id)?,
+        blocked,
+        live_tokens,
+    })
+}

@@ -93,6 +93,20 @@ pub fn revoke(conn: &mut DbConn, license_id: &str, token_id: &str) -> Result<()>
     Ok(())
 }
 
+/// Starts over: revokes every live token of the license and issues a new one (the seed needed a
+/// support ticket for this).
+pub fn reset(conn: &mut DbConn, license_id: &str) -> Result<IssuedToken> {
+    licenses::get(conn, license_id)?;
+    diesel::update(
+        scim_tokens::table
+            .filter(scim_tokens::license_id.eq(license_id))
+            .filter(scim_tokens::revoked_at.is_null()),
+    )
+    .set(scim_tokens::revoked_at.eq(time::now()))
+    .execute(conn)?;
+    issue(conn, license_id)
+}
+
 /// The license a presented secret belongs to, if the token is live.
 pub fn authenticate(conn: &mut DbConn, secret: &str) -> Result<Option<(License, TokenInfo)>> {
     let digest = token::hash(secret);

@@ -209,3 +209,35 @@ pub fn list(
         }
     }
 }
+
+/// userNames of some users of a license (for the audit timeline; deleted users are absent).
+pub fn user_names(
+    conn: &mut DbConn,
+    license_id: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut names = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = users::table
+            .filter(users::license_id.eq(license_id))
+            .filter(users::id.eq_any(chunk))
+            .select((users::id, users::user_name))
+            .load(conn)?;
+        names.extend(rows);
+    }
+    Ok(names)
+}
+
+/// The id of the user with this userName (case-insensitive), if synced.
+pub fn id_by_user_name(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_name: &str,
+) -> Result<Option<String>> {
+    Ok(users::table
+        .filter(users::license_id.eq(license_id))
+        .filter(users::user_name_key.eq(user_name_key(user_name)))
+        .select(users::id)
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,180 @@
+//! The live setup checklist: each step of connecting an identity provider, ticked from the
+//! sync-health data as the provider's traffic arrives, with what to check while it stays open.
+
+use std::collections::BTreeMap;
+
+use maud::{Markup, html};
+use seatflow_shared::store::licenses::License;
+use seatflow_shared::store::outbox::SyncStats;
+use seatflow_shared::store::seats::SetupCounts;
+
+use super::view::when;
+
+pub struct SetupState {
+    pub license: License,
+    pub counts: SetupCounts,
+    pub events: SyncStats,
+    pub requests_last_hour: BTreeMap<String, u64>,
+}
+
+struct Step {
+    id: &'static str,
+    title: &'static str,
+    done: bool,
+    /// Set by the browser (the copy buttons), not by the server.
+    client: bool,
+    detail: String,
+    hint: Markup,
+}
+
+fn steps(s: &SetupState) -> Vec<Step> {
+    let license = &s.license;
+    let c = &s.counts;
+    let refused = s.requests_last_hour.get("401").copied().unwrap_or(0);
+    let failures: u64 = s
+        .requests_last_hour
+        .iter()
+        .filter(|(status, _)| status.starts_with('5'))
+        .map(|(_, n)| n)
+        .sum();
+    let base = format!("/admin/licenses/{}", license.id);
+    vec![
+        Step {
+            id: "tenant-url",
+            title: "Tenant URL copied",
+            done: false,
+            client: true,
+            detail: "Copied on the Automatic provisioning page.".into(),
+            hint: html! { "Copy it from " a href={ (base) "/provisioning" } { "Automatic provisioning" } " into Entra's Tenant URL field." },
+        },
+        Step {
+            id: "token",
+            title: "Secret Token issued",
+            done: c.live_tokens > 0,
+            client: false,
+            detail: format!(
+                "{} live token{}.",
+                c.live_tokens,
+                if c.live_tokens == 1 { "" } else { "s" }
+            ),
+            hint: html! { "No live token: generate one on " a href={ (base) "/provisioning" } { "Automatic provisioning" } "." },
+        },
+        Step {
+            id: "test-connection",
+            title: "Test Connection received",
+            done: license.last_test_connection_at.is_some(),
+            client: false,
+            detail: license
+                .last_test_connection_at
+                .as_deref()
+                .map(|t| format!("Last at {}.", when(t)))
+                .unwrap_or_default(),
+            hint: html! {
+                "In Entra: Provisioning → Admin Credentials → Test Connection. "
+                @if refused > 0 {
+                    strong { (refused) " request(s) were refused in the last hour" }
+                    " — the Secret Token pasted there is wrong or revoked, or provisioning is disabled. "
+                } @else {
+                    "Nothing has reached Seatflow yet: check the Tenant URL is reachable over HTTPS from the internet. "
+                }
+            },
+        },
+        Step {
+            id: "first-user",
+            title: "First user synced",
+            done: c.users > 0,
+            client: false,
+            detail: format!(
+                "{} user{} synced.",
+                c.users,
+                if c.users == 1 { "" } else { "s" }
+            ),
+            hint: html! {
+                "Set Provisioning Status to On, scope \"Sync only assigned users and groups\", and assign a group "
+                "under Users and groups. Entra's first cycle can take up to 40 minutes; \"Provision on demand\" is immediate."
+                @if failures > 0 { " " strong { (failures) " request(s) failed on our side in the last hour; Entra retries them." } }
+            },
+        },
+        Step {
+            id: "groups",
+            title: "Groups synced",
+            done: c.groups > 0,
+            client: false,
+            detail: format!(
+                "{} group{} synced.",
+                c.groups,
+                if c.groups == 1 { "" } else { "s" }
+            ),
+            hint: html! { "Check that the group mapping (Provision Microsoft Entra ID Groups) is enabled and the group is assigned to the application." },
+        },
+        Step {
+            id: "licensed-group",
+            title: "A licensed group selected",
+            done: c.licensed_groups > 0,
+            client: false,
+            detail: format!(
+                "{} licensed group{}.",
+                c.licensed_groups,
+                if c.licensed_groups == 1 { "" } else { "s" }
+            ),
+            hint: html! { "Pick the group whose members get seats on " a href={ (base) "/groups" } { "Licensed groups" } "." },
+        },
+        Step {
+            id: "seats",
+            title: "Seats assigned",
+            done: c.assigned > 0,
+            client: false,
+            detail: format!(
+                "{} of {} seats assigned, {} waiting.",
+                c.assigned, license.seats, c.blocked
+            ),
+            hint: html! {
+                @if !license.provisioning_enabled {
+                    "Provisioning is disabled for this license. "
+                }
+                @if s.events.pending_events > 0 {
+                    (s.events.pending_events) " change(s) are being applied; this usually takes a second. "
+                } @else if c.licensed_groups > 0 {
+                    "The licensed groups have no active members yet, or there are no seats. "
+                } @else {
+                    "Seats are given to the active members of the licensed groups. "
+                }
+            },
+        },
+    ]
+}
+
+/// The checklist as HTML (the page embeds it; the browser re-fetches it every few seconds).
+pub fn render(s: &SetupState) -> Markup {
+    let steps = steps(s);
+    let server_done = steps.iter().filter(|s| !s.client && s.done).count();
+    let server_total = steps.iter().filter(|s| !s.client).count();
+    html! {
+        div #checklist data-done=(server_done) data-total=(server_total) {
+            ol.checklist {
+                @for step in &steps {
+                    li.step.done[step.done] data-step=(step.id) data-client-step=[step.client.then_some(step.id)] {
+                        span.tick aria-hidden="true" { @if step.done { "✓" } @else { "" } }
+                        div {
+                            strong { (step.title) }
+                            span.visually-hidden.state { @if step.done { " (done)" } @else { " (open)" } }
+                            @if step.done || step.client {
+                                " " span.detail { (step.detail) }
+                            }
+                            @if !step.done {
+                                div.hint { (step.hint) }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted.small {
+                "Last SCIM request: "
+                @match &s.license.last_scim_request_at { Some(t) => (when(t)), None => "none yet" }
+                " · pending changes: " (s.events.pending_events)
+                @if s.events.dead_letters > 0 { " · failed changes: " (s.events.dead_letters) }
+                " · updates every 3 seconds"
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Sessions of the admin pages: a signed cookie (HMAC-SHA-256 with a key derived from the
+//! operator token, so every API process of a deployment accepts it) holding who signed in, until
+//! when, and a nonce from which the CSRF token of every form is derived. Nothing is stored on
+//! the server; a license admin's session ends when their key is revoked (checked per request).
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use seatflow_shared::store::admin_keys;
+use seatflow_shared::token;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+
+pub const SESSION_COOKIE: &str = "seatflow_admin";
+pub const LOGIN_COOKIE: &str = "seatflow_login";
+/// Sessions last a working day.
+pub const SESSION_SECS: i64 = 8 * 3600;
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The operator (signed in with `SEATFLOW_ADMIN_TOKEN`): every license.
+    Operator,
+    /// A license admin (signed in with a per-license admin key): that license only.
+    License { license_id: String, key_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub scope: Scope,
+    pub nonce: String,
+}
+
+impl Session {
+    pub fn new(scope: Scope) -> Self {
+        Session {
+            scope,
+            nonce: token::generate(),
+        }
+    }
+
+    /// Whether this session may see and change the license.
+    pub fn may_access(&self, license_id: &str) -> bool {
+        match &self.scope {
+            Scope::Operator => true,
+            Scope::License {
+                license_id: own, ..
+            } => own == license_id,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.scope == Scope::Operator
+    }
+
+    /// The CSRF token of this session's forms.
+    pub fn csrf(&self, state: &AppState) -> String {
+        csrf_for(state, &self.nonce)
+    }
+
+    pub fn check_csrf(&self, state: &AppState, presented: &str) -> bool {
+        token::constant_time_eq(presented, &self.csrf(state))
+    }
+
+    fn encode(&self, state: &AppState, expires: i64) -> String {
+        let scope = match &self.scope {
+            Scope::Operator => "operator|".to_owned(),
+            Scope::License { license_id, key_id } => format!("license:{license_id}|{key_id}"),
+        };
+        let payload = URL_SAFE_NO_PAD.encode(format!("{scope}|{expires}|{}", self.nonce));
+        let mac = sign(state, &format!("session|{payload}"));
+        format!("{payload}.{mac}")
+    }
+
+    fn decode(state: &AppState, cookie: &str, now: i64) -> Option<Session> {
+        let (payload, mac) = cookie.split_once('.')?;
+        if !token::constant_time_eq(mac, &sign(state, &format!("session|{payload}"))) {
+            return None;
+        }
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let mut parts = raw.split('|');
+        let (scope, key_id, expires, nonce) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if expires.parse::<i64>().ok()? <= now {
+            return None;
+        }
+        let scope = match scope.strip_prefix("license:") {
+            Some(license_id) => Scope::License {
+                license_id: license_id.to_owned(),
+                key_id: key_id.to_owned(),
+            },
+            None if scope == "operator" => Scope::Operator,
+            None => return None,
+        };
+        Some(Session {
+            scope,
+            nonce: nonce.to_owned(),
+        })
+    }
+
+    /// The `Set-Cookie` value that signs this session in.
+    pub fn cookie(&self, state: &AppState) -> String {
+        let value = self.encode(state, now_secs() + SESSION_SECS);
+        cookie(state, SESSION_COOKIE, &value, SESSION_SECS)
+    }
+}
+
+/// The CSRF token for a nonce (the session's, or the sign-in form's pre-session nonce).
+pub fn csrf_for(state: &AppState, nonce: &str) -> String {
+    sign(state, &format!("csrf|{nonce}"))
+}
+
+/// A cookie with this deployment's attributes: `HttpOnly`, `SameSite=Strict`, `Path=/admin`,
+/// and `Secure` when the public URL is https.
+pub fn cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> String {
+    let secure = if state.0.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn sign(state: &AppState, message: &str) -> String {
+    // The key is derived from the operator token, so rotating that token ends every session.
+    let key = Sha256::digest(format!("seatflow admin pages\0{}", state.0.admin_token));
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+        return String::new();
+    };
+    mac.update(message.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn now_secs() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Not signed in (or the session ended): pages send the browser to the sign-in page.
+pub struct SignIn;
+
+impl IntoResponse for SignIn {
+    fn into_response(self) -> Response {
+        Redirect::to("/admin/login").into_response()
+    }
+}
+
+impl<S> FromRequestParts<S> for Session
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = SignIn;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let session = read_cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(|c| Session::decode(&state, c, now_secs()))
+            .ok_or(SignIn)?;
+        if let Scope::License { license_id, key_id } = &session.scope {
+            let (license_id, key_id) = (license_id.clone(), key_id.clone());
+            let live = state
+                .0
+                .db
+                .read(move |c| admin_keys::is_live(c, &license_id, &key_id))
+                .await
+                .unwrap_or(false);
+            if !live {
+                return Err(SignIn);
+            }
+        }
+        Ok(session)
+    }
+}

@@ -1,0 +1,155 @@
+//! The page frame and the small pieces every admin page uses.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use seatflow_shared::Error;
+use seatflow_shared::store::licenses::License;
+
+/// Which tab of a license is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Provisioning,
+    Groups,
+    Seats,
+    Audit,
+}
+
+const TABS: [(Tab, &str, &str); 5] = [
+    (Tab::Overview, "", "Overview"),
+    (Tab::Provisioning, "/provisioning", "Automatic provisioning"),
+    (Tab::Groups, "/groups", "Licensed groups"),
+    (Tab::Seats, "/seats", "Seats"),
+    (Tab::Audit, "/audit", "Audit"),
+];
+
+/// A whole page: header, optional license tabs, content.
+pub fn page(
+    title: &str,
+    license: Option<(&License, Tab)>,
+    signed_in: bool,
+    content: Markup,
+) -> Html<String> {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Seatflow" }
+                link rel="stylesheet" href="/admin/assets/style.css";
+                script src="/admin/assets/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/admin" { "Seatflow" span.sub { " license admin" } }
+                    @if signed_in {
+                        form method="post" action="/admin/logout" {
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                @if let Some((license, current)) = license {
+                    nav.tabs aria-label="License pages" {
+                        span.license-name { (license.name) }
+                        ul {
+                            @for (tab, path, label) in TABS {
+                                li {
+                                    a href={ "/admin/licenses/" (license.id) (path) }
+                                      aria-current=[(tab == current).then_some("page")] { (label) }
+                                }
+                            }
+                        }
+                    }
+                }
+                main #main { (content) }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// A value with a copy button; `copy_id` names the copy step for the setup checklist.
+pub fn copy_field(id: &str, label: &str, value: &str, copy_id: &str) -> Markup {
+    html! {
+        div.copy-field {
+            label for=(id) { (label) }
+            div.copy-row {
+                input #(id) type="text" readonly value=(value) spellcheck="false";
+                button.copy type="button" data-copy-target=(id) data-copy-step=(copy_id) {
+                    "Copy"
+                }
+                span.copied role="status" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+/// A hidden CSRF field for a form.
+pub fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// "2026-11-29T10:00:00.000000Z" → "2026-11-29 10:00:00 UTC".
+pub fn when(ts: &str) -> String {
+    let trimmed = ts.split('.').next().unwrap_or(ts).trim_end_matches('Z');
+    format!("{} UTC", trimmed.replacen('T', " ", 1))
+}
+
+pub fn when_opt(ts: Option<&str>) -> Markup {
+    match ts {
+        Some(ts) => html! { time datetime=(ts) { (when(ts)) } },
+        None => html! { span.muted { "never" } },
+    }
+}
+
+/// An error shown as a page.
+#[derive(Debug)]
+pub struct PageError(pub StatusCode, pub String);
+
+impl From<Error> for PageError {
+    fn from(error: Error) -> Self {
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = match &error {
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "internal error on an admin page");
+                "Something went wrong on our side; please try again.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        PageError(status, detail)
+    }
+}
+
+impl PageError {
+    pub fn not_found() -> Self {
+        PageError(StatusCode::NOT_FOUND, "No such license.".into())
+    }
+
+    pub fn forbidden(detail: &str) -> Self {
+        PageError(StatusCode::FORBIDDEN, detail.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let PageError(status, detail) = self;
+        let title = status.canonical_reason().unwrap_or("Error");
+        let body = page(
+            title,
+            None,
+            false,
+            html! {
+                h1 { (title) }
+                p.error role="alert" { (detail) }
+                p { a href="/admin" { "Back to the admin pages" } }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+pub type PageResult<T> = Result<T, PageError>;
