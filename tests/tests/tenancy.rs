@@ -11,6 +11,7 @@ both_backends!(
     token_rotation_keeps_old_token_until_revoked,
     tenants_never_see_each_others_resources,
     same_user_name_in_two_licenses_is_fine,
+    every_admin_route_rejects_scim_and_entitlement_tokens,
 );
 
 async fn admin_api_requires_the_operator_token(backend: Backend) {
@@ -253,4 +254,77 @@ async fn same_user_name_in_two_licenses_is_fine(backend: Backend) {
             .0,
         201
     );
+}
+
+async fn every_admin_route_rejects_scim_and_entitlement_tokens(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.entitlement_token = Some("product-read-token".into());
+    })
+    .await;
+    let tenant = server.create_license("Guarded", 5).await;
+    let l = &tenant.license_id;
+    let routes = [
+        (Method::GET, "/api/v1/licenses".to_owned()),
+        (Method::POST, "/api/v1/licenses".to_owned()),
+        (Method::GET, format!("/api/v1/licenses/{l}")),
+        (Method::PATCH, format!("/api/v1/licenses/{l}")),
+        (Method::GET, format!("/api/v1/licenses/{l}/tokens")),
+        (Method::POST, format!("/api/v1/licenses/{l}/tokens")),
+        (
+            Method::DELETE,
+            format!("/api/v1/licenses/{l}/tokens/{}", tenant.token_id),
+        ),
+        (Method::GET, format!("/api/v1/licenses/{l}/admin-keys")),
+        (Method::POST, format!("/api/v1/licenses/{l}/admin-keys")),
+        (Method::GET, format!("/api/v1/licenses/{l}/sync")),
+        (Method::GET, format!("/api/v1/licenses/{l}/groups")),
+        (Method::GET, format!("/api/v1/licenses/{l}/licensed-groups")),
+        (Method::PUT, format!("/api/v1/licenses/{l}/licensed-groups")),
+        (Method::GET, format!("/api/v1/licenses/{l}/seats")),
+        (Method::GET, format!("/api/v1/licenses/{l}/audit")),
+        (Method::POST, format!("/api/v1/licenses/{l}/reconcile")),
+        (Method::GET, "/api/v1/dead-letters".to_owned()),
+        (Method::POST, "/api/v1/dead-letters/1/replay".to_owned()),
+        (Method::GET, "/api/v1/dashboard".to_owned()),
+    ];
+    for token in [tenant.token.as_str(), "product-read-token", ""] {
+        for (method, path) in &routes {
+            let response = server
+                .client
+                .request(method.clone(), format!("{}{path}", server.base_url))
+                .bearer_auth(token)
+                .json(&json!({"group_ids": [], "name": "x", "seats": 1}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                401,
+                "{method} {path} with token {token:?}"
+            );
+        }
+    }
+    // The entitlement token can read entitlements, and nothing else (above).
+    let read_only = server
+        .client
+        .get(format!(
+            "{}/api/v1/entitlements?email=a%40b.c",
+            server.base_url
+        ))
+        .bearer_auth("product-read-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_only.status(), 200);
+    // Nothing changed: the SCIM token still works and the license is as it was.
+    assert_eq!(tenant.get("/Users").await.0, 200);
+    let (_, license) = read(
+        server
+            .admin(Method::GET, &format!("/api/v1/licenses/{l}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(license["name"], "Guarded");
 }
