@@ -425,3 +425,53 @@ async fn entitlement_check_for_the_product(transport: Transport) {
         .unwrap();
     assert_eq!(denied.status(), 401);
 }
+
+/// The periodic full reconcile repairs what no event announced (here: a seat row deleted
+/// behind the engine's back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_reconcile_repairs_what_events_missed() {
+    use diesel::prelude::*;
+    use seatflow_shared::db::schema::seats;
+    let (server, _broker) = Transport::EmbeddedSqlite
+        .start(|c| c.reconcile_interval_secs = 1)
+        .await;
+    let tenant = server.create_license("Safety net", 5).await;
+    let l = license(
+        &server,
+        tenant.license_id.clone(),
+        tenant.tenant_url.clone(),
+        tenant.token.clone(),
+    );
+    let user = l.user("kept").await;
+    let group = l.group("G", std::slice::from_ref(&user)).await;
+    l.license_groups(&[&group]).await;
+    assert_eq!(l.seats().await.0, std::slice::from_ref(&user));
+
+    let license_id = tenant.license_id.clone();
+    server
+        .db
+        .write(move |c| {
+            diesel::delete(seats::table.filter(seats::license_id.eq(&license_id))).execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let seat_rows = || {
+        let mut conn = server.db.checkout().unwrap();
+        seats::table
+            .filter(seats::license_id.eq(&tenant.license_id))
+            .count()
+            .get_result::<i64>(&mut *conn)
+            .unwrap()
+    };
+    while seat_rows() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the safety net did not repair the seat"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Repaired, invariants included (seats_used matches again).
+    assert_eq!(l.seats().await.0, [user]);
+}
