@@ -218,6 +218,8 @@ pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) 
                     if let Some(name) = &m.display_name {
                         entry.insert("display".into(), name.clone().into());
                     }
+                    // Only users of the tenant are ever members.
+                    entry.insert("type".into(), MEMBER_TYPE.into());
                     Value::Object(entry)
                 })
                 .collect(),
@@ -236,6 +238,9 @@ pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) 
         },
     ))
 }
+
+/// The `type` of every group member.
+const MEMBER_TYPE: &str = "User";
 
 struct Meta<'a> {
     created: &'a str,
@@ -347,7 +352,7 @@ impl Target {
 }
 
 /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a rendered resource,
-/// honouring each attribute's `returned`: `always` ones (and `schemas`, `id`, `meta`) are always
+/// honouring each attribute's `returned`: `always` ones (`id`, `meta`, and `schemas`) are always
 /// there, `request` ones only when `attributes` names them, `never` ones never. Names may be
 /// `attr`, `attr.sub`, `urn:…:attr[.sub]` or an extension's URN, in any case.
 pub fn project(
@@ -372,10 +377,8 @@ pub fn project(
     };
     let keys: Vec<String> = obj.keys().cloned().collect();
     for key in keys {
-        if ["schemas", "id", "meta"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(&key))
-        {
+        // `schemas` is no attribute of a schema, but every resource has it.
+        if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
         let keep = match extension_of(kind, &key) {
@@ -503,6 +506,29 @@ mod tests {
                 "emails": [{"value": "a@x", "primary": true}],
                 "custom": {"keep": 1}
             })
+        );
+    }
+
+    #[test]
+    fn members_render_as_users() {
+        let row = GroupRow {
+            id: "g1".into(),
+            license_id: "l1".into(),
+            display_name: "G".into(),
+            external_id: None,
+            document: json!({"displayName": "G"}).to_string(),
+            version: 1,
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000000Z".into(),
+        };
+        let members = [Member {
+            user_id: "u1".into(),
+            display_name: None,
+        }];
+        let group = render_group(&row, Some(&members), "http://h/scim/v2").unwrap();
+        assert_eq!(
+            group["members"],
+            json!([{"value": "u1", "$ref": "http://h/scim/v2/Users/u1", "type": "User"}])
         );
     }
 

@@ -333,13 +333,23 @@ mod tests {
         let members = group("members");
         assert!(members.multi_valued);
         assert_eq!(members.mutability, Mutability::ReadWrite);
-        for sub in ["value", "$ref", "display", "type"] {
+        for sub in ["value", "$ref", "type"] {
             let sub = members.sub_attribute(sub).unwrap();
             assert_eq!(sub.mutability, Mutability::Immutable, "{}", sub.name);
         }
+        // Stored as sent with the member, and set again by PUT.
+        let display = members.sub_attribute("display").unwrap();
+        assert_eq!(display.mutability, Mutability::ReadWrite);
+        // Member ids are matched exactly, and only users can be members.
+        let value = members.sub_attribute("value").unwrap();
+        assert!(value.case_exact && value.required);
         assert_eq!(
             members.sub_attribute("$ref").unwrap().reference_types,
-            ["User", "Group"]
+            ["User"]
+        );
+        assert_eq!(
+            members.sub_attribute("type").unwrap().canonical_values,
+            ["User"]
         );
         assert!(find_attribute(ResourceKind::Group, None, "userName").is_none());
     }
