@@ -1,11 +1,13 @@
 //! Resource ingestion on arbitrary JSON (a POST or PUT body): `user_fields` and `group_fields`
 //! accept it or answer 400. What they accept is stored; the stored resource, rendered as a GET
 //! returns it and sent back unchanged as a PUT body, must be accepted with the same indexed
-//! fields and members (clients do exactly that). Projection by the body's own keys never drops
+//! fields and members, and without changing the members' immutable sub-attributes (clients do
+//! exactly that). Projection by the body's own keys never drops
 //! `id`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use seatflow_shared::scim::patch::NewMember;
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::groups::{GroupRow, Member};
 use seatflow_shared::store::users::UserRow;
@@ -100,7 +102,16 @@ fuzz_target!(|data: &[u8]| {
                 (&fields.display_name, &fields.external_id),
                 "{rendered}"
             );
-            assert_eq!(again_members, members, "{rendered}");
+            // Read back, members also name their `$ref` and `type`: the same members otherwise.
+            let named = |members: &[NewMember]| -> Vec<(String, Option<String>)> {
+                members
+                    .iter()
+                    .map(|m| (m.id.clone(), m.display.clone()))
+                    .collect()
+            };
+            assert_eq!(named(&again_members), named(&members), "{rendered}");
+            resource::check_kept_members(&stored, &again_members)
+                .unwrap_or_else(|e| panic!("{rendered} changes its own members: {e}"));
             project_by_own_keys(ResourceKind::Group, &body, rendered);
         }
         Err(error) => assert_eq!(error.status(), 400, "{error}"),

@@ -1,6 +1,6 @@
 //! The discovery documents cross-checked against behaviour, over HTTP on both backends: what
 //! `/ServiceProviderConfig` and `/Schemas` claim (maxResults, sort, ETags, PATCH, bulk,
-//! changePassword; `returned`, `uniqueness`, `caseExact`) is what the server does.
+//! changePassword; `returned`, `uniqueness`, `caseExact`, `mutability`) is what the server does.
 //! The attributes under test are read from `/Schemas`, so a claim changed there is checked too.
 
 #![allow(clippy::unwrap_used)]
@@ -14,6 +14,8 @@ both_backends!(
     returned_never_attributes_never_appear,
     server_unique_attributes_conflict,
     case_exact_matches_filtering,
+    read_only_attributes_refused_by_patch_and_ignored_by_put,
+    put_keeps_immutable_member_attributes,
 );
 
 /// An attribute as `/Schemas` describes it, with the URN of the schema it belongs to.
@@ -387,4 +389,170 @@ async fn case_exact_matches_filtering(backend: Backend) {
             }
         }
     }
+}
+
+/// readOnly attributes: PATCH refuses them (400 `mutability`); POST and PUT ignore what is sent
+/// for them (RFC 7644 §3.5.1), top-level or as a sub-attribute.
+async fn read_only_attributes_refused_by_patch_and_ignored_by_put(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Discovery", 10).await;
+    let attributes = described(&tenant, "User").await;
+    let read_only: Vec<&Described> = attributes
+        .iter()
+        .filter(|a| a.is("mutability", "readOnly"))
+        .collect();
+    let names: Vec<&str> = read_only.iter().map(|a| a.name()).collect();
+    assert_eq!(names, ["id", "meta", "groups"]);
+
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let (status, created) = tenant
+        .post(
+            "/Users",
+            json!({"userName": "ro", "groups": [{"value": "g"}],
+                   enterprise: {"manager": {"value": "m1", "displayName": "Boss"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("groups").is_none(), "{created}");
+    assert_eq!(created[enterprise]["manager"], json!({"value": "m1"}));
+    let id = id_of(&created);
+    let path = format!("/Users/{id}");
+
+    for attribute in &read_only {
+        let operations =
+            json!([{"op": "replace", "path": attribute.path(), "value": attribute.sample("x")}]);
+        let (status, body) = tenant.patch(&path, patch_op(operations)).await;
+        assert_eq!(
+            (status, body["scimType"].as_str()),
+            (400, Some("mutability")),
+            "PATCH {}: {body}",
+            attribute.name()
+        );
+    }
+    let operations = json!([{"op": "add", "path": format!("{enterprise}:manager.displayName"), "value": "Boss"}]);
+    let (status, body) = tenant.patch(&path, patch_op(operations)).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("mutability"))
+    );
+
+    let mut replacement = json!({
+        "userName": "ro2", "id": "someone-else", "groups": [{"value": "g"}],
+        "meta": {"created": "2000-01-01T00:00:00Z", "version": "W/\"99\"", "resourceType": "Group"},
+        enterprise: {"manager": {"value": "m2", "displayName": "Boss"}},
+    });
+    let (status, replaced) = tenant.put(&path, replacement.clone()).await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["id"], id.as_str());
+    assert_eq!(replaced["userName"], "ro2");
+    assert_eq!(replaced["meta"]["created"], created["meta"]["created"]);
+    assert_eq!(replaced["meta"]["resourceType"], "User");
+    assert_ne!(replaced["meta"]["version"], "W/\"99\"");
+    assert!(replaced.get("groups").is_none(), "{replaced}");
+    assert_eq!(replaced[enterprise]["manager"], json!({"value": "m2"}));
+    assert_eq!(tenant.get(&path).await.1, replaced);
+    // Nothing else of the tenant was touched through the id in the body.
+    assert_eq!(tenant.get("/Users/someone-else").await.0, 404);
+    replacement.as_object_mut().unwrap().remove("userName");
+    let (status, body) = tenant.put(&path, replacement).await;
+    assert_eq!(
+        (status, body["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+}
+
+/// Group members' `value`, `$ref` and `type` are immutable (`/Schemas`): a PUT that keeps a
+/// member may repeat them but not change them (400 `mutability`, nothing changed); `display`
+/// is readWrite, and members may still come and go.
+async fn put_keeps_immutable_member_attributes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Discovery", 10).await;
+    let attributes = described(&tenant, "Group").await;
+    let members = attributes.iter().find(|a| a.name() == "members").unwrap();
+    let mutability: Vec<(&str, &str)> = members.definition["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["mutability"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mutability,
+        [
+            ("value", "immutable"),
+            ("$ref", "immutable"),
+            ("display", "readWrite"),
+            ("type", "immutable")
+        ]
+    );
+
+    let mut users = Vec::new();
+    for name in ["ann", "bob"] {
+        users.push(id_of(
+            &tenant.post("/Users", json!({"userName": name})).await.1,
+        ));
+    }
+    let (status, group) = tenant
+        .post(
+            "/Groups",
+            json!({"displayName": "Okta", "members": [{"value": users[0], "display": "Ann"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let path = format!("/Groups/{}", id_of(&group));
+    let (_, before) = tenant.get(&path).await;
+    let member = before["members"][0].clone();
+    assert_eq!(member["type"], "User");
+    assert!(
+        member["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{}", users[0]))
+    );
+
+    let other_ref = format!("{}/Users/{}", tenant.tenant_url, users[1]);
+    for (sub, changed) in [("type", json!("Group")), ("$ref", json!(other_ref))] {
+        let mut kept = member.clone();
+        kept[sub] = changed;
+        let (status, body) = tenant
+            .put(&path, json!({"displayName": "Okta", "members": [kept]}))
+            .await;
+        assert_eq!(
+            (status, body["scimType"].as_str()),
+            (400, Some("mutability")),
+            "{sub}: {body}"
+        );
+        assert_eq!(
+            tenant.get(&path).await.1,
+            before,
+            "a refused PUT changed nothing"
+        );
+    }
+
+    // The GET body sent back with a new display and a new member is fine.
+    let mut body = before.clone();
+    body["members"][0]["display"] = json!("Ann A.");
+    body["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"value": users[1], "type": "User"}));
+    let (status, replaced) = tenant.put(&path, body).await;
+    assert_eq!(status, 200, "{replaced}");
+    let shown: Vec<(&str, &str)> = replaced["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["value"].as_str().unwrap(),
+                m["display"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(shown.contains(&(users[0].as_str(), "Ann A.")), "{replaced}");
+    assert_eq!(shown.len(), 2, "{replaced}");
 }

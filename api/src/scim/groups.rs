@@ -170,7 +170,8 @@ pub async fn search(
     Ok((total, resources))
 }
 
-/// PUT replaces the group, members included (Okta's way of setting membership).
+/// PUT replaces the group, members included (Okta's way of setting membership); members it
+/// keeps may not change their immutable `$ref` or `type` (400 `mutability`).
 pub async fn replace(
     Tenant(license): Tenant,
     State(state): State<AppState>,
@@ -186,6 +187,10 @@ pub async fn replace(
         .scim_write(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
+            let kept = groups::members_of(c, std::slice::from_ref(&current.id))?
+                .remove(&current.id)
+                .unwrap_or_default();
+            resource::check_kept_members(&kept, &members)?;
             let row = groups::update(c, &current, fields)?;
             groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
             Ok((load_members(c, row, wanted)?, Change::group(&id)))

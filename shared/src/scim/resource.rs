@@ -2,6 +2,8 @@
 //! rendering stored rows back as SCIM JSON. The document is kept as the provider sent it
 //! (Entra re-PATCHes anything that comes back different), less what the server owns.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::ScimType;
@@ -9,13 +11,10 @@ use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::{get_ci, key_ci};
 use crate::scim::patch::{NewMember, new_members};
-use crate::scim::schema::{self, AttributeDef, Returned};
+use crate::scim::schema::{self, AttributeDef, Mutability, Returned};
 use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
 use crate::store::users::{UserFields, UserRow};
-
-/// Attributes the server owns: whatever a client sends for them is dropped.
-const SERVER_OWNED: [&str; 2] = ["id", "meta"];
 
 /// Validates a full User representation (POST or PUT body).
 pub fn user_fields(body: Value) -> Result<UserFields> {
@@ -80,13 +79,14 @@ fn into_object(body: Value) -> Result<Map<String, Value>> {
     }
 }
 
-/// Drops JSON nulls (Entra never means them as values), server-owned and never-returned
-/// attributes, and types known attributes against the schema (Entra's "True"/"False" strings
-/// become booleans; a wrong JSON type is 400 `invalidValue`). Unknown attributes are kept.
+/// Drops JSON nulls (Entra never means them as values), readOnly attributes (`id`, `meta`,
+/// `groups`: RFC 7644 §3.5.1 says values sent for them are ignored) and never-returned ones,
+/// and types known attributes against the schema (Entra's "True"/"False" strings become
+/// booleans; a wrong JSON type is 400 `invalidValue`). Unknown attributes are kept.
 pub fn normalize(kind: ResourceKind, doc: Map<String, Value>) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     for (key, value) in doc {
-        if value.is_null() || SERVER_OWNED.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+        if value.is_null() {
             continue;
         }
         let value = match extension_of(kind, &key) {
@@ -132,8 +132,8 @@ fn normalize_attributes<'a>(
     Ok(out)
 }
 
-/// One attribute's stored value, or None when it is not kept (null, or never returned: Seatflow
-/// does not keep passwords).
+/// One attribute's stored value, or None when it is not kept: null, readOnly (the server's own),
+/// or never returned (Seatflow does not keep passwords).
 fn normalize_attribute(
     def: Option<&AttributeDef>,
     name: &str,
@@ -141,7 +141,9 @@ fn normalize_attribute(
 ) -> Result<Option<Value>> {
     match def {
         _ if value.is_null() => Ok(None),
-        Some(def) if def.returned == Returned::Never => Ok(None),
+        Some(def) if def.returned == Returned::Never || def.mutability == Mutability::ReadOnly => {
+            Ok(None)
+        }
         Some(def) => typing::coerce_attribute(def, name, &value).map(Some),
         None => Ok(Some(typing::without_nulls(value))),
     }
@@ -241,6 +243,54 @@ pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) 
 
 /// The `type` of every group member.
 const MEMBER_TYPE: &str = "User";
+
+/// RFC 7644 §3.5.1: a PUT must not change immutable attributes. A group's members hold the only
+/// ones: a member that the group keeps may name its `$ref` and `type` again, but only as the
+/// server has them (`…/Users/{id}`, "User"), else 400 `mutability`. Its `display` is readWrite.
+/// New members' `$ref` and `type` are the server's to derive, so they are not checked.
+pub fn check_kept_members(current: &[Member], replacement: &[NewMember]) -> Result<()> {
+    let current: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
+    let immutable = |member: &NewMember, detail: String| {
+        Error::bad_request(
+            ScimType::Mutability,
+            format!("member {}: {detail}", member.id),
+        )
+    };
+    for member in replacement
+        .iter()
+        .filter(|m| current.contains(m.id.as_str()))
+    {
+        if let Some(reference) = &member.reference
+            && !refers_to_user(reference, &member.id)
+        {
+            return Err(immutable(
+                member,
+                format!(
+                    "`$ref` is immutable and is …/Users/{}, not {reference}",
+                    member.id
+                ),
+            ));
+        }
+        if let Some(kind) = &member.kind
+            && !kind.eq_ignore_ascii_case(MEMBER_TYPE)
+        {
+            return Err(immutable(
+                member,
+                format!("`type` is immutable and is {MEMBER_TYPE}, not {kind}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a `$ref` is the URI of user `id`, whatever base URL (proxy) the client knows us by.
+fn refers_to_user(reference: &str, id: &str) -> bool {
+    reference
+        .rsplit_once('/')
+        .filter(|(_, last)| *last == id)
+        .and_then(|(base, _)| base.rsplit('/').next())
+        .is_some_and(|endpoint| endpoint.eq_ignore_ascii_case("Users"))
+}
 
 struct Meta<'a> {
     created: &'a str,
@@ -507,6 +557,55 @@ mod tests {
                 "custom": {"keep": 1}
             })
         );
+    }
+
+    #[test]
+    fn read_only_attributes_are_ignored() {
+        let fields = user_fields(json!({
+            "userName": "a@x", "groups": [{"value": "g1", "display": "Sales"}],
+            ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1", "displayName": "Boss"}}
+        }))
+        .unwrap();
+        let doc: Value = serde_json::from_str(&fields.document).unwrap();
+        assert_eq!(
+            doc,
+            json!({"userName": "a@x", ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1"}}})
+        );
+    }
+
+    fn member(id: &str, reference: Option<&str>, kind: Option<&str>) -> NewMember {
+        NewMember {
+            display: Some("anything".into()),
+            reference: reference.map(str::to_owned),
+            kind: kind.map(str::to_owned),
+            ..NewMember::from(id)
+        }
+    }
+
+    #[test]
+    fn kept_members_keep_their_ref_and_type() {
+        let current = [Member {
+            user_id: "u1".into(),
+            display_name: Some("Ann".into()),
+        }];
+        let ok = |m: NewMember| check_kept_members(&current, &[m]).is_ok();
+        assert!(ok(member("u1", None, None)));
+        assert!(ok(member(
+            "u1",
+            Some("https://proxy/scim/v2/users/u1"),
+            Some("user")
+        )));
+        // New members' claims are not checked: the server derives them.
+        assert!(ok(member("u2", Some("https://x/Groups/u2"), Some("Group"))));
+        for changed in [
+            member("u1", Some("https://h/scim/v2/Users/u2"), None),
+            member("u1", Some("https://h/scim/v2/Groups/u1"), None),
+            member("u1", Some("u1"), None),
+            member("u1", None, Some("Group")),
+        ] {
+            let error = check_kept_members(&current, std::slice::from_ref(&changed)).unwrap_err();
+            assert_eq!(error.scim_type(), Some(ScimType::Mutability), "{changed:?}");
+        }
     }
 
     #[test]

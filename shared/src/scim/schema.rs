@@ -354,6 +354,34 @@ mod tests {
         assert!(find_attribute(ResourceKind::Group, None, "userName").is_none());
     }
 
+    /// PATCH enforces immutability generically, but PUT only where immutable attributes are:
+    /// the sub-attributes of group members (`resource::check_kept_members`). Making any other
+    /// attribute immutable needs PUT to check it too.
+    #[test]
+    fn only_group_members_hold_immutable_attributes() {
+        let mut immutable = Vec::new();
+        for schema in all_schemas() {
+            for attribute in &schema.attributes {
+                if attribute.mutability == Mutability::Immutable {
+                    immutable.push(format!("{}:{}", schema.name, attribute.name));
+                }
+                for sub in &attribute.sub_attributes {
+                    if sub.mutability == Mutability::Immutable {
+                        immutable.push(format!("{}:{}.{}", schema.name, attribute.name, sub.name));
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            immutable,
+            [
+                "Group:members.value",
+                "Group:members.$ref",
+                "Group:members.type"
+            ]
+        );
+    }
+
     #[test]
     fn lookups_are_case_insensitive() {
         assert_eq!(user("USERNAME").name, "userName");
