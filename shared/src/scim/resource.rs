@@ -284,11 +284,12 @@ pub fn check_kept_members(current: &[Member], replacement: &[NewMember]) -> Resu
 }
 
 /// Whether a `$ref` is the URI of user `id`, whatever base URL (proxy) the client knows us by.
+/// The id is matched as a whole suffix: a member id may itself contain `/`.
 fn refers_to_user(reference: &str, id: &str) -> bool {
     reference
-        .rsplit_once('/')
-        .filter(|(_, last)| *last == id)
-        .and_then(|(base, _)| base.rsplit('/').next())
+        .strip_suffix(id)
+        .and_then(|base| base.strip_suffix('/'))
+        .and_then(|base| base.rsplit('/').next())
         .is_some_and(|endpoint| endpoint.eq_ignore_ascii_case("Users"))
 }
 
@@ -595,6 +596,15 @@ mod tests {
             Some("https://proxy/scim/v2/users/u1"),
             Some("user")
         )));
+        // Found by fuzzing: an id with a slash is still matched whole.
+        let slashed = [Member {
+            user_id: "T4/ee44".into(),
+            display_name: None,
+        }];
+        let kept = member("T4/ee44", Some("https://h/scim/v2/Users/T4/ee44"), None);
+        assert!(check_kept_members(&slashed, std::slice::from_ref(&kept)).is_ok());
+        let other = member("T4/ee44", Some("https://h/scim/v2/Users/ee44"), None);
+        assert!(check_kept_members(&slashed, &[other]).is_err());
         // New members' claims are not checked: the server derives them.
         assert!(ok(member("u2", Some("https://x/Groups/u2"), Some("Group"))));
         for changed in [
