@@ -61,7 +61,13 @@ cargo build --workspace --bins
 
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
-cargo nextest run --workspace --profile "$profile" "$@"
+cargo nextest run --workspace --profile "$profile" -E 'not binary(service_chaos)' "$@"
+
+# Service outages stop the machine's shared PostgreSQL and RabbitMQ: run them alone, last.
+echo "== service outage tests (PostgreSQL and RabbitMQ stopped and started)"
+cargo nextest run --workspace --profile "$profile" -E 'binary(service_chaos)' --test-threads 1 "$@"
+ensure_postgres
+ensure_rabbitmq
 
 # Conformance gate: Microsoft's SCIM Postman collection against a fresh server (needs node/npm
 # and fails loudly without them). SEATFLOW_SKIP_NEWMAN=1 skips it for quick local runs.

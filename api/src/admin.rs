@@ -6,12 +6,15 @@ use axum::http::StatusCode;
 use seatflow_shared::store::licenses::{self, License};
 use seatflow_shared::store::outbox::{self, SyncStats};
 use seatflow_shared::store::tokens::{self, IssuedToken, TokenInfo};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::Operator;
-use crate::body::JsonBody;
+use crate::body::{JsonBody, QueryParams};
 use crate::error::ApiResult;
+use crate::paging::Paging;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,8 +66,16 @@ pub async fn create_license(
 pub async fn list_licenses(
     _: Operator,
     State(state): State<AppState>,
+    QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<Json<Vec<License>>> {
-    Ok(Json(state.0.db.read(licenses::list).await?))
+    let (offset, limit) = (paging.offset(), paging.limit());
+    Ok(Json(
+        state
+            .0
+            .db
+            .read(move |c| licenses::list(c, offset, limit))
+            .await?,
+    ))
 }
 
 pub async fn get_license(
@@ -81,21 +92,40 @@ pub async fn get_license(
     ))
 }
 
-/// Where the license's licensing stands: pending events, lag, retries, dead letters.
+/// Where a license's sync stands: what the identity provider did lately, and how far licensing
+/// has caught up with it.
+#[derive(Debug, Serialize)]
+pub struct SyncHealth {
+    pub last_scim_request_at: Option<String>,
+    pub last_test_connection_at: Option<String>,
+    /// SCIM requests of the last hour by HTTP status (counted by this API process).
+    pub requests_last_hour: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub events: SyncStats,
+}
+
 pub async fn sync_health(
     _: Operator,
     State(state): State<AppState>,
     Path(license_id): Path<String>,
-) -> ApiResult<Json<SyncStats>> {
-    let stats = state
+) -> ApiResult<Json<SyncHealth>> {
+    let requests_last_hour = state.0.requests.last_hour(&license_id);
+    let (license, events) = state
         .0
         .db
         .read(move |c| {
-            licenses::get(c, &license_id)?;
-            outbox::stats(c, &license_id)
+            Ok((
+                licenses::get(c, &license_id)?,
+                outbox::stats(c, &license_id)?,
+            ))
         })
         .await?;
-    Ok(Json(stats))
+    Ok(Json(SyncHealth {
+        last_scim_request_at: license.last_scim_request_at,
+        last_test_connection_at: license.last_test_connection_at,
+        requests_last_hour,
+        events,
+    }))
 }
 
 /// Issues a further token (rotation): the existing one stays valid until revoked.

@@ -10,10 +10,12 @@ use seatflow_shared::store::outbox;
 use seatflow_shared::{Error, Result};
 use tokio::sync::Notify;
 
+use crate::activity::{self, RequestLog};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits::{self, RateLimiter};
 use crate::request_id::{self, RequestId};
-use crate::{admin, scim};
+use crate::{admin, licensing, scim};
 
 pub struct App {
     pub db: Db,
@@ -22,6 +24,10 @@ pub struct App {
     pub admin_token: String,
     /// Woken after each committed write, so the relay or embedded worker picks it up at once.
     pub events_recorded: Arc<Notify>,
+    /// SCIM requests by license and status over the last hour (this process).
+    pub requests: RequestLog,
+    /// Per-tenant request rate limits (this process).
+    pub rate_limiter: RateLimiter,
 }
 
 #[derive(Clone)]
@@ -31,17 +37,18 @@ impl AppState {
     pub fn new(db: Db, config: Config, admin_token: String) -> Self {
         AppState(Arc::new(App {
             db,
+            rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
             config,
             admin_token,
             events_recorded: Arc::new(Notify::new()),
+            requests: RequestLog::default(),
         }))
     }
 
-    /// Runs a SCIM write in one transaction together with the licensing event it causes, so
-    /// that nothing acknowledged can miss its licensing. `work` returns its result and what it
-    /// touched; it
-    /// is given the license id.
-    pub async fn scim_write<T, F>(
+    /// Runs a write (SCIM or admin) in one transaction together with the licensing event it
+    /// causes, so that nothing acknowledged can miss its licensing. `work` is given the license
+    /// id and returns its result and what it touched.
+    pub async fn write_with_event<T, F>(
         &self,
         license_id: String,
         request: &RequestId,
@@ -69,7 +76,10 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let scim = scim::routes();
+    let scim = scim::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        activity::count_requests,
+    ));
     Router::new()
         // `/scim/v2` is the Tenant URL we hand out; `/api/v1/scim` is the seed product's path.
         .nest("/scim/v2", scim.clone())
@@ -78,11 +88,32 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses",
             post(admin::create_license).get(admin::list_licenses),
         )
-        .route("/api/v1/licenses/{license_id}", get(admin::get_license))
+        .route(
+            "/api/v1/licenses/{license_id}",
+            get(admin::get_license).patch(licensing::update_license),
+        )
         .route(
             "/api/v1/licenses/{license_id}/sync",
             get(admin::sync_health),
         )
+        .route(
+            "/api/v1/licenses/{license_id}/groups",
+            get(licensing::synced_groups),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/licensed-groups",
+            get(licensing::licensed_groups).put(licensing::set_licensed_groups),
+        )
+        .route("/api/v1/licenses/{license_id}/seats", get(licensing::seats))
+        .route(
+            "/api/v1/licenses/{license_id}/audit",
+            get(licensing::audit_trail),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/reconcile",
+            post(licensing::reconcile),
+        )
+        .route("/api/v1/entitlements", get(licensing::entitlements))
         .route(
             "/api/v1/licenses/{license_id}/tokens",
             post(admin::issue_token).get(admin::list_tokens),
@@ -92,6 +123,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
+        .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::timeout,
+        ))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

@@ -5,9 +5,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use seatflow_shared::Error;
 use seatflow_shared::store::licenses::License;
-use seatflow_shared::store::tokens;
+use seatflow_shared::store::{licenses, tokens};
 use seatflow_shared::{time, token};
 
+use crate::activity;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -43,6 +44,10 @@ where
         let Some((license, info)) = found else {
             return Err(Error::Unauthorized("the secret token is not valid".into()).into());
         };
+        if let Some(slot) = parts.extensions.get::<activity::TenantSlot>() {
+            let _ = slot.0.set(license.id.clone());
+        }
+        state.0.rate_limiter.check(&license.id)?;
         if !license.provisioning_enabled {
             return Err(
                 Error::Unauthorized("provisioning is disabled for this license".into()).into(),
@@ -52,13 +57,46 @@ where
         if tokens::needs_touch(&info, &now) {
             // Best effort and off the request path: a lost `last_used_at` update is harmless.
             let db = state.0.db.clone();
+            let license_id = license.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = db.write(move |c| tokens::touch(c, &info.id, &now)).await {
+                let recorded = db
+                    .write(move |c| {
+                        tokens::touch(c, &info.id, &now)?;
+                        licenses::record_activity(c, &license_id, &now, false)
+                    })
+                    .await;
+                if let Err(e) = recorded {
                     tracing::debug!(error = %e, "could not record token use");
                 }
             });
         }
         Ok(Tenant(license))
+    }
+}
+
+/// A caller of the entitlement check: the product's service token
+/// (`SEATFLOW_ENTITLEMENT_TOKEN`) or the operator's token. It can only read.
+pub struct EntitlementReader;
+
+impl<S> FromRequestParts<S> for EntitlementReader
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let presented = bearer(parts).unwrap_or_default();
+        let service = state.0.config.entitlement_token.as_deref();
+        let valid = token::constant_time_eq(presented, &state.0.admin_token)
+            || service
+                .is_some_and(|t| !presented.is_empty() && token::constant_time_eq(presented, t));
+        if valid {
+            Ok(EntitlementReader)
+        } else {
+            Err(Error::Unauthorized("the entitlement or admin token is required".into()).into())
+        }
     }
 }
 

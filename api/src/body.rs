@@ -85,3 +85,25 @@ impl IntoResponse for ScimJson {
         response
     }
 }
+
+/// Query parameters deserialized into `T`; a malformed query is a 400 in our error format.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError(Error::bad_request(ScimType::InvalidValue, e.body_text())))?;
+        Ok(QueryParams(value))
+    }
+}

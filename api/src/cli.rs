@@ -158,7 +158,7 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
             })
         }
         LicenseCommand::List => {
-            for license in licenses::list(&mut conn)? {
+            for license in licenses::list(&mut conn, 0, i64::MAX)? {
                 print_json(&license)?;
             }
             Ok(())

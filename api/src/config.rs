@@ -28,6 +28,35 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Bearer token of the product's entitlement check (read-only). The admin token works too.
+    #[arg(long, env = "SEATFLOW_ENTITLEMENT_TOKEN", hide_env_values = true)]
+    pub entitlement_token: Option<String>,
+
+    /// Seconds between the safety-net full reconciles of every license (0 = never).
+    #[arg(long, env = "SEATFLOW_RECONCILE_INTERVAL_SECS", default_value_t = 3600)]
+    pub reconcile_interval_secs: u64,
+
+    /// SCIM requests per second a tenant may make on average (0: unlimited). The default is
+    /// ten times the 25 req/s Entra needs, because Entra treats 429s as failures.
+    #[arg(long, env = "SEATFLOW_RATE_LIMIT_PER_SEC", default_value_t = 250)]
+    pub rate_limit_per_sec: u32,
+
+    /// Requests a tenant may make at once above its rate (the token bucket's size).
+    #[arg(long, env = "SEATFLOW_RATE_LIMIT_BURST", default_value_t = 500)]
+    pub rate_limit_burst: u32,
+
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "SEATFLOW_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Members a single group request may add, remove or set.
+    #[arg(
+        long,
+        env = "SEATFLOW_MAX_MEMBERS_PER_REQUEST",
+        default_value_t = 10_000
+    )]
+    pub max_members_per_request: usize,
+
     /// Largest accepted request body, in bytes (larger → 413).
     #[arg(long, env = "SEATFLOW_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -9,9 +9,6 @@ use serde_json::json;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
-/// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECS: &str = "5";
-
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -55,11 +52,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(SCIM_CONTENT_TYPE),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        if let Some(secs) = error.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -72,8 +72,16 @@ async fn relay(
             }
             continue;
         }
-        publisher.publish(&rows, Route::Work, None).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if let Err(e) = publisher.publish(&rows, Route::Work, None).await {
+            // The broker is gone: hand the rows back so the reconnected relay (or another
+            // API process) publishes them at once rather than after the lease.
+            let claimed = ids.clone();
+            if let Err(release) = db.write(move |c| outbox::release_claim(c, &claimed)).await {
+                tracing::warn!(error = %release, "could not release claimed events");
+            }
+            return Err(e);
+        }
         // If this fails the lease expires and the rows are published again: harmless.
         if let Err(e) = db.write(move |c| outbox::mark_published(c, &ids)).await {
             tracing::warn!(error = %e, "could not mark events published");

@@ -2,8 +2,11 @@
 //! or the embedded worker (without). Used by `seatflow-api serve` and by the tests alike.
 
 use std::io;
+use std::time::Duration;
 
 use seatflow_shared::db::Db;
+use seatflow_shared::events::Change;
+use seatflow_shared::store::{licenses, outbox};
 use seatflow_worker::amqp::Topology;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,6 +20,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     http: JoinHandle<io::Result<()>>,
     background: JoinHandle<()>,
+    safety_net: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -39,6 +43,13 @@ impl Server {
                 stopped.clone(),
             )),
         };
+        let safety_net = (config.reconcile_interval_secs > 0).then(|| {
+            tokio::spawn(safety_net(
+                state.clone(),
+                Duration::from_secs(config.reconcile_interval_secs),
+                stopped.clone(),
+            ))
+        });
         let mut http_stopped = stopped;
         let http = tokio::spawn(async move {
             axum::serve(listener, router(state))
@@ -51,6 +62,7 @@ impl Server {
             stop,
             http,
             background,
+            safety_net,
         }
     }
 
@@ -59,6 +71,9 @@ impl Server {
         let _ = self.stop.send(true);
         let http = self.http.await.map_err(io::Error::other)?;
         self.background.await.map_err(io::Error::other)?;
+        if let Some(task) = self.safety_net {
+            task.abort();
+        }
         http
     }
 
@@ -67,5 +82,35 @@ impl Server {
         let _ = self.stop.send(true);
         self.http.abort();
         self.background.abort();
+        if let Some(task) = &self.safety_net {
+            task.abort();
+        }
+    }
+}
+
+/// Periodically asks for a full reconcile of every license: whatever an event could have missed
+/// (a bug, a manual database edit) is repaired within one interval.
+async fn safety_net(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let recorded = state
+            .0
+            .db
+            .write(|c| {
+                for license in licenses::list(c, 0, i64::MAX)? {
+                    outbox::enqueue(c, &license.id, &Change::full(), None)?;
+                }
+                Ok(())
+            })
+            .await;
+        match recorded {
+            Ok(()) => state.0.events_recorded.notify_one(),
+            Err(e) => tracing::warn!(error = %e, "could not schedule the periodic reconcile"),
+        }
     }
 }

@@ -50,6 +50,8 @@ pub enum Error {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("this endpoint does not support that method")]
+    MethodNotAllowed,
     /// A uniqueness conflict (409 `uniqueness`).
     #[error("{0}")]
     Conflict(String),
@@ -58,6 +60,9 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// The tenant's request rate is over its limit; retry after the given seconds (429).
+    #[error("too many requests for this tenant; retry after {0} s")]
+    TooManyRequests(u64),
     /// The database could not be reached or timed out; the client should retry (503).
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
@@ -76,11 +81,22 @@ impl Error {
             Error::BadRequest(..) => 400,
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
             Error::Conflict(_) => 409,
             Error::PreconditionFailed(_) => 412,
             Error::PayloadTooLarge(_) => 413,
+            Error::TooManyRequests(_) => 429,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the errors that are about load.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::TooManyRequests(secs) => Some(*secs),
+            Error::Unavailable(_) => Some(5),
+            _ => None,
         }
     }
 

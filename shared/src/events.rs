@@ -14,6 +14,10 @@ pub struct Change {
     /// Reconcile the whole license (e.g. a deleted group whose members are no longer known).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full: bool,
+    /// An admin's reprocess: promote waiting users into free seats even when automatic
+    /// promotion is off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote: bool,
 }
 
 impl Change {
@@ -34,6 +38,15 @@ impl Change {
     pub fn full() -> Change {
         Change {
             full: true,
+            ..Change::default()
+        }
+    }
+
+    /// The admin's "reprocess": a full reconcile that also promotes waiting users.
+    pub fn reprocess() -> Change {
+        Change {
+            full: true,
+            promote: true,
             ..Change::default()
         }
     }

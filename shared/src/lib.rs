@@ -4,6 +4,7 @@
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod licensing;
 pub mod retry;
 pub mod scim;
 pub mod shutdown;

@@ -9,6 +9,17 @@ pub fn now() -> String {
     format(Utc::now())
 }
 
+/// `n` strictly increasing timestamps from now, one microsecond apart: items recorded together
+/// keep the order they were given in (a provider's member list is its sync order).
+pub fn sequence(n: usize) -> Vec<String> {
+    let start = Utc::now();
+    (0..n)
+        .map(|i| {
+            format(start + chrono::Duration::microseconds(i64::try_from(i).unwrap_or(i64::MAX)))
+        })
+        .collect()
+}
+
 /// The timestamp `delay` from now.
 pub fn after(delay: Duration) -> String {
     format(Utc::now() + delay)
@@ -26,6 +37,12 @@ fn format(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequences_increase_as_text() {
+        let times = sequence(3);
+        assert!(times[0] < times[1] && times[1] < times[2]);
+    }
 
     #[test]
     fn timestamps_are_fixed_width_utc() {

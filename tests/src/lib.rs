@@ -490,3 +490,97 @@ pub async fn spawn_api(
     }
     panic!("seatflow-api did not start at {base_url}");
 }
+
+/// Keeps a distributed-mode test's in-process worker running and its queues alive; stops the
+/// worker and deletes the queues when dropped.
+pub struct Broker {
+    stop: tokio::sync::watch::Sender<bool>,
+    pub queues: TestQueues,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl TestServer {
+    /// A server relaying to RabbitMQ (PostgreSQL, a queue prefix of its own) plus an in-process
+    /// `seatflow-worker` consumer.
+    pub async fn start_distributed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Broker) {
+        let prefix = unique_amqp_prefix();
+        let server = TestServer::start_with(Backend::Postgres, |c| {
+            c.amqp_url = Some(amqp_url());
+            c.worker.amqp_prefix = prefix;
+            adjust(c);
+        })
+        .await;
+        let queues = TestQueues::of(&server.config);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(seatflow_worker::amqp::consumer::run(
+            server.db.clone(),
+            server.config.worker.clone(),
+            amqp_url(),
+            stopped,
+        ));
+        (server, Broker { stop, queues })
+    }
+}
+
+/// Where licensing events travel in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    EmbeddedSqlite,
+    EmbeddedPostgres,
+    RabbitMq,
+}
+
+impl Transport {
+    /// Starts a server for this transport; the broker guard is Some for RabbitMQ.
+    pub async fn start(self, adjust: impl FnOnce(&mut Config)) -> (TestServer, Option<Broker>) {
+        match self {
+            Transport::EmbeddedSqlite => {
+                (TestServer::start_with(Backend::Sqlite, adjust).await, None)
+            }
+            Transport::EmbeddedPostgres => (
+                TestServer::start_with(Backend::Postgres, adjust).await,
+                None,
+            ),
+            Transport::RabbitMq => {
+                let (server, broker) = TestServer::start_distributed(adjust).await;
+                (server, Some(broker))
+            }
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per transport for each `async fn name(transport: Transport)`.
+#[macro_export]
+macro_rules! all_transports {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Transport::EmbeddedSqlite).await
+                }
+            )*
+        }
+        mod embedded_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Transport::EmbeddedPostgres).await
+                }
+            )*
+        }
+        mod rabbitmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Transport::RabbitMq).await
+                }
+            )*
+        }
+    };
+}

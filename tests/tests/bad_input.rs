@@ -14,6 +14,8 @@ both_backends!(
     unknown_attributes_and_nulls_are_ignored,
     failed_patch_changes_nothing,
     paging_and_discovery,
+    tenant_over_its_rate_gets_429_with_retry_after,
+    too_many_members_in_one_request_is_refused,
 );
 
 async fn raw(tenant: &Tenant, method: Method, path: &str, body: &str) -> (u16, Value) {
@@ -237,7 +239,10 @@ async fn paging_and_discovery(backend: Backend) {
     let (_, types) = tenant.get("/ResourceTypes").await;
     assert_eq!(types["totalResults"], 2);
     let (_, schemas) = tenant.get("/Schemas").await;
-    assert_eq!(schemas["totalResults"], 3);
+    assert_eq!(
+        schemas["totalResults"], 4,
+        "core User, Enterprise User, Seatflow license, Group"
+    );
     let (status, user_schema) = tenant
         .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
         .await;
@@ -248,4 +253,70 @@ async fn paging_and_discovery(backend: Backend) {
     );
     assert_eq!(tenant.get("/Schemas/urn:nope").await.0, 404);
     assert_eq!(tenant.get("/NoSuchEndpoint").await.0, 404);
+}
+
+async fn tenant_over_its_rate_gets_429_with_retry_after(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.rate_limit_per_sec = 1;
+        c.rate_limit_burst = 5;
+    })
+    .await;
+    let busy = server.create_license("Busy", 1).await;
+    let calm = server.create_license("Calm", 1).await;
+    for _ in 0..5 {
+        assert_eq!(busy.get("/Users").await.0, 200);
+    }
+    let response = busy.request(Method::GET, "/Users").send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(
+        response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let (_, body) = seatflow_tests::read(response).await;
+    assert_scim_error(&body, "429", None);
+    assert_eq!(
+        calm.get("/Users").await.0,
+        200,
+        "another tenant is not limited"
+    );
+}
+
+async fn too_many_members_in_one_request_is_refused(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.max_members_per_request = 2).await;
+    let tenant = server.create_license("T", 5).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (_, user) = tenant
+            .post("/Users", json!({"userName": format!("m{i}@x.com")}))
+            .await;
+        ids.push(json!({"value": user["id"]}));
+    }
+    let (status, body) = tenant
+        .post(
+            "/Groups",
+            json!({"displayName": "Big", "members": ids.clone()}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_scim_error(&body, "400", Some("invalidValue"));
+    let (_, group) = tenant
+        .post("/Groups", json!({"displayName": "Small"}))
+        .await;
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let (status, _) = tenant
+        .patch(
+            &path,
+            patch_op(json!([{"op": "add", "path": "members", "value": ids}])),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, group) = tenant.get(&path).await;
+    assert!(
+        group["members"].as_array().is_none_or(|m| m.is_empty()),
+        "nothing was applied"
+    );
 }

@@ -76,6 +76,20 @@ async fn test_connection_probes_answer_empty_lists(backend: Backend) {
     assert_eq!(status, 200, "{groups}");
     assert_eq!(groups["totalResults"], 0);
 
+    // The sync health shows the Test Connection and counts the requests (recorded off the
+    // request path, so poll briefly).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let sync = loop {
+        let sync = server.sync(&tenant.license_id).await;
+        if sync["last_test_connection_at"].is_string() || std::time::Instant::now() > deadline {
+            break sync;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(sync["last_test_connection_at"].is_string(), "{sync}");
+    assert!(sync["last_scim_request_at"].is_string(), "{sync}");
+    assert_eq!(sync["requests_last_hour"]["200"], 2, "{sync}");
+
     // A wrong token is a 401 with a SCIM error, which Entra reports as invalid credentials.
     let mut stranger = tenant.clone();
     stranger.token = "not-a-token".into();

@@ -11,12 +11,8 @@ use diesel::prelude::*;
 use reqwest::Method;
 use seatflow_shared::db::schema::outbox;
 use seatflow_shared::store::outbox as outbox_store;
-use seatflow_tests::{
-    Backend, Tenant, TestQueues, TestServer, amqp_url, patch_op, queue_depth, read,
-    unique_amqp_prefix,
-};
+use seatflow_tests::{Backend, Tenant, TestServer, amqp_url, patch_op, queue_depth, read};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
@@ -239,47 +235,28 @@ fn worker_cli(server: &TestServer, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A server relaying to RabbitMQ plus an in-process worker consuming the same prefix.
-async fn with_broker(
-    adjust: impl FnOnce(&mut seatflow_api::Config),
-) -> (TestServer, TestQueues, watch::Sender<bool>) {
-    let prefix = unique_amqp_prefix();
-    let server = TestServer::start_with(Backend::Postgres, |c| {
-        c.amqp_url = Some(amqp_url());
-        c.worker.amqp_prefix = prefix;
-        adjust(c);
-    })
-    .await;
-    let queues = TestQueues::of(&server.config);
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(seatflow_worker::amqp::consumer::run(
-        server.db.clone(),
-        server.config.worker.clone(),
-        amqp_url(),
-        stopped,
-    ));
-    (server, queues, stop)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_applies_every_acknowledged_write() {
-    let (server, queues, stop) = with_broker(|_| {}).await;
+    let (server, broker) = TestServer::start_distributed(|_| {}).await;
     let tenant = server.create_license("Pipeline", 10).await;
     let writes = burst(&tenant, 20).await;
     assert_every_write_applied(&server, &tenant, writes).await;
-    assert_eq!(queue_depth(&queues.names[0]).await, 0, "work queue drained");
-    let _ = stop.send(true);
+    assert_eq!(
+        queue_depth(&broker.queues.names[0]).await,
+        0,
+        "work queue drained"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_poison_event_is_parked_with_its_error_and_replays() {
-    let (server, queues, stop) = with_broker(|c| {
+    let (server, broker) = TestServer::start_distributed(|c| {
         c.worker.max_attempts = 3;
         c.worker.retry_base_ms = 50;
     })
     .await;
     let parking = server.config.worker.amqp_prefix.clone() + ".parking";
-    assert!(queues.names.contains(&parking));
+    assert!(broker.queues.names.contains(&parking));
     let tenant = server.create_license("Pipeline", 10).await;
     let poison = plant_poison(&server, &tenant).await;
     wait_for_dead_letter(&server, &tenant).await;
@@ -320,5 +297,4 @@ async fn rabbitmq_poison_event_is_parked_with_its_error_and_replays() {
     assert_eq!(sync["dead_letters"], 0);
     assert_applied(&server, &tenant, poison);
     assert_eq!(queue_depth(&parking).await, 0);
-    let _ = stop.send(true);
 }

@@ -258,3 +258,99 @@ async fn worker_exits_cleanly_on_sigterm() {
     server.converged(&tenant.license_id, CONVERGE).await;
     assert!(worker.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_exceed_the_seats() {
+    use seatflow_shared::db::schema::seats;
+    let server = TestServer::start_with(
+        Backend::Postgres,
+        broker_server_config(unique_amqp_prefix()),
+    )
+    .await;
+    let _queues = TestQueues::of(&server.config);
+    let tenant = server.create_license("Contended", 10).await;
+    let small_batches = [
+        ("SEATFLOW_WORKER_BATCH", "4"),
+        ("SEATFLOW_WORKER_PREFETCH", "8"),
+    ];
+    let _workers = [
+        spawn_worker(&server.config, &small_batches),
+        spawn_worker(&server.config, &small_batches),
+    ];
+    let (_, group) = tenant
+        .post("/Groups", json!({"displayName": "Everyone"}))
+        .await;
+    let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let (status, _) = read(
+        server
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
+            )
+            .json(&json!({"group_ids": [group["id"]]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Users join one by one from 16 connections: events spread over both workers.
+    let assigned_now = |server: &TestServer| {
+        let mut conn = server.db.checkout().unwrap();
+        seats::table
+            .filter(seats::license_id.eq(&tenant.license_id))
+            .filter(seats::status.eq("assigned"))
+            .count()
+            .get_result::<i64>(&mut *conn)
+            .unwrap()
+    };
+    let burst = tokio::spawn({
+        let tenant = tenant.clone();
+        async move {
+            let next = Arc::new(AtomicUsize::new(0));
+            let mut tasks = Vec::new();
+            for _ in 0..16 {
+                let (tenant, next, path) = (tenant.clone(), next.clone(), group_path.clone());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= 120 {
+                            break;
+                        }
+                        let (_, user) = tenant.post("/Users", json!({"userName": format!("c{i}@example.com")})).await;
+                        let member = json!([{"op": "Add", "path": "members", "value": [{"value": user["id"]}]}]);
+                        let (status, _) = tenant.patch(&path, seatflow_tests::patch_op(member)).await;
+                        assert_eq!(status, 204);
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+    });
+    let mut peak = 0;
+    while !burst.is_finished() {
+        peak = peak.max(assigned_now(&server));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    burst.await.unwrap();
+    let sync = server.converged(&tenant.license_id, CONVERGE).await;
+    peak = peak.max(assigned_now(&server));
+    let (_, license) = read(
+        server
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/licenses/{}", tenant.license_id),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    println!("two workers, 120 joins for 10 seats: peak assigned {peak}, final {license}, {sync}");
+    assert_eq!(assigned_now(&server), 10);
+    assert_eq!(license["seats_used"], 10);
+    assert!(peak <= 10, "over-assigned: {peak}");
+}

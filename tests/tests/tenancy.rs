@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use seatflow_tests::{Backend, TestServer, both_backends, patch_op, read};
-use serde_json::json;
+use serde_json::{Value, json};
 
 both_backends!(
     admin_api_requires_the_operator_token,
@@ -33,6 +33,24 @@ async fn admin_api_requires_the_operator_token(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(license["name"], "Fabrikam");
     assert_eq!(license["seats"], 25);
+
+    // The list pages with offset and limit.
+    server.create_license("Second", 1).await;
+    server.create_license("Third", 1).await;
+    let page = |query: &'static str| {
+        let request = server.admin(Method::GET, &format!("/api/v1/licenses{query}"));
+        async move { read(request.send().await.unwrap()).await.1 }
+    };
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(page("?limit=2").await), ["Fabrikam", "Second"]);
+    assert_eq!(names(page("?offset=2&limit=2").await), ["Third"]);
+    assert_eq!(page("?limit=x").await["status"], "400");
 
     // No token, a SCIM token, or a wrong token: 401.
     let url = format!("{}/api/v1/licenses", server.base_url);

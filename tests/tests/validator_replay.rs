@@ -34,7 +34,8 @@
 //!   and version; `excludedAttributes` are absent. Each validator message in `Results` is mapped
 //!   to one of these checks; one this file does not know fails the replay.
 //! - Allowed differences: only captured attributes are compared, so our extra `meta.version`,
-//!   `meta.location` and members' `$ref`/`display` pass; ids differ in format and are mapped; a
+//!   `meta.location`, members' `$ref`/`display` and the users' read-only seat extension (with
+//!   its URN in `schemas`) pass; ids differ in format and are mapped; a
 //!   Group PATCH answered 200 (capture) or 204 (ours, Entra's guidance) are equivalent, for Group
 //!   PATCH only. Anything else that differs is a failure.
 //! - All validator tests run; the test then fails listing each failing validator test with the
@@ -774,6 +775,12 @@ fn compare(expected: &Value, actual: Option<&Value>, at: &str, out: &mut Vec<Str
                     };
                     compare(value, actual.get(key), &here, out);
                 }
+            }
+        }
+        // `schemas` may list more: Seatflow adds its read-only license extension to users.
+        (Value::Array(items), Value::Array(actual_items)) if at.ends_with("schemas") => {
+            if let Some(missing) = items.iter().find(|i| !actual_items.contains(i)) {
+                out.push(format!("{at}: {actual} lacks {missing}"));
             }
         }
         // Multi-valued attributes are unordered: each expected item needs a matching one.

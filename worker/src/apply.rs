@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use seatflow_shared::db::{Db, DbConn};
 use seatflow_shared::events::Envelope;
-use seatflow_shared::store::licenses;
 use seatflow_shared::store::outbox::{self, OutboxRow};
-use seatflow_shared::{Error, Result};
+use seatflow_shared::{Error, Result, licensing};
 
 /// An event of a batch that could not be applied, with why.
 #[derive(Debug)]
@@ -66,21 +65,10 @@ async fn apply_license(db: &Db, license_id: &str, events: Vec<Envelope>) -> Resu
     db.write(move |c| reconcile(c, &license_id, &events)).await
 }
 
-/// Reconciles one license for its events, in the caller's transaction. Events are state-based:
-/// the licensing engine recomputes seats for the users and groups they name from current state,
-/// so redelivered or reordered events are harmless. Until that engine lands, reconciling
-/// records the license's progress, which makes the pipeline observable end to end.
+/// Reconciles one license for its events (the seat engine), in the caller's transaction, and
+/// marks the events applied with it.
 pub fn reconcile(conn: &mut DbConn, license_id: &str, events: &[Envelope]) -> Result<()> {
+    licensing::reconcile(conn, license_id, events)?;
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-    match licenses::get(conn, license_id) {
-        // A deleted license has nothing left to license; its events are done.
-        Err(Error::NotFound(_)) => {}
-        Err(other) => return Err(other),
-        Ok(_) => {
-            if let Some(last) = ids.iter().max() {
-                outbox::record_applied(conn, license_id, *last)?;
-            }
-        }
-    }
     outbox::mark_applied(conn, &ids)
 }

@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
+use crate::limits;
 use crate::request_id::RequestId;
 use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
@@ -75,10 +76,12 @@ pub async fn create(
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
+    let members = [MemberChange::Add(members)];
+    limits::check_members(&members, state.0.config.max_members_per_request)?;
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
-            groups::apply_member_changes(c, &row, &[MemberChange::Add(members)])?;
+            groups::apply_member_changes(c, &row, &members)?;
             let change = Change::group(&row.id);
             Ok((load_members(c, row, wanted)?, change))
         })
@@ -183,16 +186,20 @@ pub async fn replace(
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
+    let members = [MemberChange::ReplaceAll(members)];
+    limits::check_members(&members, state.0.config.max_members_per_request)?;
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
-            let kept = groups::members_of(c, std::slice::from_ref(&current.id))?
-                .remove(&current.id)
-                .unwrap_or_default();
-            resource::check_kept_members(&kept, &members)?;
+            if let [MemberChange::ReplaceAll(replacement)] = &members {
+                let kept = groups::members_of(c, std::slice::from_ref(&current.id))?
+                    .remove(&current.id)
+                    .unwrap_or_default();
+                resource::check_kept_members(&kept, replacement)?;
+            }
             let row = groups::update(c, &current, fields)?;
-            groups::apply_member_changes(c, &row, &[MemberChange::ReplaceAll(members)])?;
+            groups::apply_member_changes(c, &row, &members)?;
             Ok((load_members(c, row, wanted)?, Change::group(&id)))
         })
         .await?;
@@ -214,12 +221,14 @@ pub async fn patch(
     let with_body = conditions.patch_returns_body(&query);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
+    let max_members = state.0.config.max_members_per_request;
     let loaded = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
             let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations)?;
+            limits::check_members(&changes, max_members)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
             if fields.document == current.document && changes.is_empty() {
@@ -249,7 +258,7 @@ pub async fn delete(
     conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), groups::get(c, license_id, &id)?.version)?;
             }

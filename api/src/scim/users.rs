@@ -3,13 +3,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use seatflow_shared::db::DbConn;
 use seatflow_shared::events::Change;
 use seatflow_shared::scim::patch::{self, PatchRequest};
 use seatflow_shared::scim::version::{self, check_if_match};
 use seatflow_shared::scim::{ResourceKind, resource};
+use seatflow_shared::store::seats;
 use seatflow_shared::store::users::{self, UserRow};
 use serde_json::Value;
 
+use crate::activity;
 use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
@@ -18,14 +21,29 @@ use crate::request_id::RequestId;
 use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
 
+/// A user with its seat (status, reason), if it has one.
+type Seated = (UserRow, Option<Seat>);
+type Seat = (String, Option<String>);
+
+fn seated(c: &mut DbConn, row: UserRow) -> seatflow_shared::Result<Seated> {
+    let seat = seats::statuses(c, &row.license_id, std::slice::from_ref(&row.id))?.remove(&row.id);
+    Ok((row, seat))
+}
+
+fn render(row: &UserRow, seat: Option<&Seat>, base: &str) -> seatflow_shared::Result<Value> {
+    let mut body = resource::render_user(row, base)?;
+    resource::with_seat(&mut body, seat.map(|(s, r)| (s.as_str(), r.as_deref())));
+    Ok(body)
+}
+
 fn respond(
     state: &AppState,
-    row: &UserRow,
+    (row, seat): &Seated,
     status: StatusCode,
     query: &ReadQuery,
 ) -> ApiResult<ScimJson> {
     let base = state.0.config.tenant_url();
-    let mut body = resource::render_user(row, &base)?;
+    let mut body = render(row, seat.as_ref(), &base)?;
     resource::project(
         ResourceKind::User,
         &mut body,
@@ -49,10 +67,10 @@ pub async fn create(
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
             let change = Change::user(&row.id);
-            Ok((row, change))
+            Ok((seated(c, row)?, change))
         })
         .await?;
     respond(&state, &row, StatusCode::CREATED, &query)
@@ -68,13 +86,16 @@ pub async fn get(
     let row = state
         .0
         .db
-        .read(move |c| users::get(c, &license.id, &id))
+        .read(move |c| {
+            let row = users::get(c, &license.id, &id)?;
+            seated(c, row)
+        })
         .await?;
-    check_if_match(conditions.if_match.as_ref(), row.version)?;
-    if conditions.not_modified(row.version) {
+    check_if_match(conditions.if_match.as_ref(), row.0.version)?;
+    if conditions.not_modified(row.0.version) {
         return Ok(Reply::Empty(Bodiless {
             status: StatusCode::NOT_MODIFIED,
-            version: row.version,
+            version: row.0.version,
         }));
     }
     Ok(Reply::Resource(respond(
@@ -91,7 +112,10 @@ pub async fn list(
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
     let base = state.0.config.tenant_url();
-    let (total, resources) = search(&state, license.id, &query, &base).await?;
+    let (total, resources) = search(&state, license.id.clone(), &query, &base).await?;
+    if activity::is_test_connection(query.filter.as_ref(), total) {
+        activity::record_test_connection(&state.0.db, license.id);
+    }
     Ok(ScimJson::ok(resource::list_response(
         resources,
         total,
@@ -110,12 +134,17 @@ pub async fn search(
     let (total, rows) = state
         .0
         .db
-        .read(move |c| users::list(c, &license_id, &owned.list_query()))
+        .read(move |c| {
+            let (total, rows) = users::list(c, &license_id, &owned.list_query())?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            Ok((total, (rows, seats::statuses(c, &license_id, &ids)?)))
+        })
         .await?;
+    let (rows, seats) = rows;
     let resources = rows
         .iter()
         .map(|row| {
-            let mut body = resource::render_user(row, base)?;
+            let mut body = render(row, seats.get(&row.id), base)?;
             resource::project(
                 ResourceKind::User,
                 &mut body,
@@ -141,10 +170,11 @@ pub async fn replace(
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
-            Ok((users::update(c, &current, fields)?, Change::user(&id)))
+            let row = users::update(c, &current, fields)?;
+            Ok((seated(c, row)?, Change::user(&id)))
         })
         .await?;
     respond(&state, &row, StatusCode::OK, &query)
@@ -164,7 +194,7 @@ pub async fn patch(
     let patch = PatchRequest::from_json(&body)?;
     let if_match = conditions.if_match.clone();
     let row = state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
@@ -172,9 +202,10 @@ pub async fn patch(
             let doc = resource::normalize(ResourceKind::User, doc)?;
             let fields = resource::user_fields_from_doc(doc)?;
             if fields.document == current.document {
-                return Ok((current, Change::default()));
+                return Ok((seated(c, current)?, Change::default()));
             }
-            Ok((users::update(c, &current, fields)?, Change::user(&id)))
+            let row = users::update(c, &current, fields)?;
+            Ok((seated(c, row)?, Change::user(&id)))
         })
         .await?;
     let reply = if conditions.patch_returns_body(&query) {
@@ -182,7 +213,7 @@ pub async fn patch(
     } else {
         Reply::Empty(Bodiless {
             status: StatusCode::NO_CONTENT,
-            version: row.version,
+            version: row.0.version,
         })
     };
     Ok(with_preference(conditions.prefer, reply))
@@ -196,7 +227,7 @@ pub async fn delete(
     conditions: Conditions,
 ) -> ApiResult<StatusCode> {
     state
-        .scim_write(license.id, &request, move |c, license_id| {
+        .write_with_event(license.id, &request, move |c, license_id| {
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), users::get(c, license_id, &id)?.version)?;
             }

@@ -68,8 +68,9 @@ impl r2d2::ManageConnection for Manager {
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection the server dropped (e.g. PostgreSQL restarted) is not handed out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -180,29 +181,54 @@ pub fn write_transaction<T>(
     conn: &mut DbConn,
     work: impl FnOnce(&mut DbConn) -> Result<T>,
 ) -> Result<T> {
-    if matches!(conn, DbConn::Pg(_)) {
-        return conn.transaction(work);
-    }
-    if let DbConn::Sqlite(lite) = conn {
-        AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?;
-    }
-    let result = work(conn);
-    if let DbConn::Sqlite(lite) = conn {
-        match &result {
-            Ok(_) => AnsiTransactionManager::commit_transaction(lite)?,
-            Err(_) => AnsiTransactionManager::rollback_transaction(lite)?,
+    transaction(conn, Finish::CommitOnSuccess, work)
+}
+
+/// Runs `work` in a write transaction that is always rolled back: a dry run of real code.
+pub fn dry_run<T>(conn: &mut DbConn, work: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+    transaction(conn, Finish::Rollback, work)
+}
+
+enum Finish {
+    CommitOnSuccess,
+    Rollback,
+}
+
+fn transaction<T>(
+    conn: &mut DbConn,
+    finish: Finish,
+    work: impl FnOnce(&mut DbConn) -> Result<T>,
+) -> Result<T> {
+    match conn {
+        DbConn::Pg(pg) => AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN")?,
+        DbConn::Sqlite(lite) => {
+            AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")?
         }
     }
-    result
+    let result = work(conn);
+    let commit = result.is_ok() && matches!(finish, Finish::CommitOnSuccess);
+    let ended = match (conn, commit) {
+        (DbConn::Pg(pg), true) => AnsiTransactionManager::commit_transaction(pg),
+        (DbConn::Pg(pg), false) => AnsiTransactionManager::rollback_transaction(pg),
+        (DbConn::Sqlite(lite), true) => AnsiTransactionManager::commit_transaction(lite),
+        (DbConn::Sqlite(lite), false) => AnsiTransactionManager::rollback_transaction(lite),
+    };
+    match (result, ended) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
+    }
 }
 
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error as D};
         match e {
-            D::DatabaseError(Kind::ClosedConnection | Kind::SerializationFailure, info) => {
-                Error::Unavailable(info.message().to_owned())
-            }
+            // The server went away (or could not be reached), or a conflict that a retry resolves.
+            D::DatabaseError(
+                Kind::ClosedConnection | Kind::UnableToSendCommand | Kind::SerializationFailure,
+                info,
+            ) => Error::Unavailable(info.message().to_owned()),
             D::DatabaseError(Kind::UniqueViolation, info) => {
                 Error::Conflict(format!("already exists: {}", info.message()))
             }

@@ -10,6 +10,8 @@ diesel::table! {
         provisioning_enabled -> Bool,
         created_at -> Text,
         updated_at -> Text,
+        last_scim_request_at -> Nullable<Text>,
+        last_test_connection_at -> Nullable<Text>,
     }
 }
 
@@ -79,6 +81,8 @@ diesel::table! {
         status -> Text,
         since -> Text,
         reason -> Nullable<Text>,
+        queued_at -> Text,
+        joined_at -> Text,
     }
 }
 
@@ -115,6 +119,9 @@ diesel::joinable!(users -> licenses (license_id));
 diesel::joinable!(groups -> licenses (license_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(seats -> users (user_id));
+diesel::joinable!(seats -> licenses (license_id));
+diesel::joinable!(licensed_groups -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     licenses,

@@ -147,7 +147,7 @@ fn location(base_url: &str, endpoint: &str, id: Option<&str>) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::scim::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+    use crate::scim::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, LICENSE_USER_SCHEMA, USER_SCHEMA};
 
     const BASE: &str = "http://127.0.0.1:8080/scim/v2";
     const LIMITS: DiscoveryLimits = DiscoveryLimits {
@@ -228,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn resource_type_user_has_the_enterprise_extension() {
+    fn resource_type_user_has_its_extensions() {
         let user = resource_type(BASE, "User").unwrap();
         assert_no_nulls(&user);
         assert_eq!(user["schemas"], json!([RESOURCE_TYPE_SCHEMA]));
@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(user["schema"], USER_SCHEMA);
         assert_eq!(
             user["schemaExtensions"],
-            json!([{ "schema": ENTERPRISE_USER_SCHEMA, "required": false }])
+            json!([
+                { "schema": ENTERPRISE_USER_SCHEMA, "required": false },
+                { "schema": LICENSE_USER_SCHEMA, "required": false }
+            ])
         );
         assert_eq!(user["meta"]["resourceType"], "ResourceType");
         assert_eq!(
@@ -261,15 +264,23 @@ mod tests {
         let list = schemas_list(BASE);
         assert_no_nulls(&list);
         assert_eq!(list["schemas"], json!([LIST_RESPONSE_SCHEMA]));
-        assert_eq!(list["totalResults"], 3);
-        assert_eq!(list["itemsPerPage"], 3);
+        assert_eq!(list["totalResults"], 4);
+        assert_eq!(list["itemsPerPage"], 4);
         assert_eq!(list["startIndex"], 1);
         let resources = list["Resources"].as_array().unwrap();
         let ids: Vec<&str> = resources
             .iter()
             .map(|resource| resource["id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]);
+        assert_eq!(
+            ids,
+            [
+                USER_SCHEMA,
+                ENTERPRISE_USER_SCHEMA,
+                LICENSE_USER_SCHEMA,
+                GROUP_SCHEMA
+            ]
+        );
         for resource in resources {
             assert_eq!(resource["schemas"], json!([SCHEMA_SCHEMA]));
             assert_eq!(resource["meta"]["resourceType"], "Schema");

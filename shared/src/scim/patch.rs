@@ -56,6 +56,21 @@ pub enum MemberChange {
     ReplaceAll(Vec<NewMember>),
 }
 
+impl MemberChange {
+    /// How many members the change names (for the per-request limit).
+    pub fn len(&self) -> usize {
+        match self {
+            MemberChange::Add(members) | MemberChange::ReplaceAll(members) => members.len(),
+            MemberChange::Remove(ids) => ids.len(),
+            MemberChange::RemoveAll => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A member to add: the user's id and the `display` the client sent with it (Microsoft's
 /// clients send `display` or `displayName` and expect it back), with the `$ref` and `type` it
 /// named, which a PUT may not change (`resource::check_kept_members`).

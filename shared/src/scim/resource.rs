@@ -8,12 +8,13 @@ use serde_json::{Map, Value};
 
 use crate::ScimType;
 use crate::error::{Error, Result};
-use crate::scim::ResourceKind;
 use crate::scim::filter::{get_ci, key_ci};
 use crate::scim::patch::{NewMember, new_members};
 use crate::scim::schema::{self, AttributeDef, Mutability, Returned};
+use crate::scim::{LICENSE_USER_SCHEMA, ResourceKind};
 use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
+use crate::store::seats::NOT_ENTITLED;
 use crate::store::users::{UserFields, UserRow};
 
 /// Validates a full User representation (POST or PUT body).
@@ -86,7 +87,9 @@ fn into_object(body: Value) -> Result<Map<String, Value>> {
 pub fn normalize(kind: ResourceKind, doc: Map<String, Value>) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     for (key, value) in doc {
-        if value.is_null() {
+        // Seatflow's license extension is the server's as a whole (every attribute readOnly):
+        // not even an empty object of it is kept.
+        if value.is_null() || key.eq_ignore_ascii_case(LICENSE_USER_SCHEMA) {
             continue;
         }
         let value = match extension_of(kind, &key) {
@@ -189,6 +192,27 @@ pub fn render_user(row: &UserRow, base_url: &str) -> Result<Value> {
             location: format!("{base_url}/Users/{}", row.id),
         },
     ))
+}
+
+/// Adds Seatflow's read-only license extension to a rendered user: `seatStatus` (`assigned`,
+/// `blocked`, or `none`) and `seatReason`, so the identity provider's admins can see seats.
+pub fn with_seat(user: &mut Value, seat: Option<(&str, Option<&str>)>) {
+    let Value::Object(object) = user else { return };
+    let (status, reason) = seat.unwrap_or(("none", Some(NOT_ENTITLED)));
+    let mut extension = Map::new();
+    extension.insert("seatStatus".into(), status.into());
+    if let Some(reason) = reason {
+        extension.insert("seatReason".into(), reason.into());
+    }
+    // Keep `meta` last, as in every other resource.
+    let meta = object.shift_remove("meta");
+    object.insert(LICENSE_USER_SCHEMA.into(), Value::Object(extension));
+    if let Some(meta) = meta {
+        object.insert("meta".into(), meta);
+    }
+    if let Some(Value::Array(schemas)) = object.get_mut("schemas") {
+        schemas.push(LICENSE_USER_SCHEMA.into());
+    }
 }
 
 /// A user as filters and sorts see it: rendered, with `active` as licensing counts it (a user

@@ -118,14 +118,20 @@ static ENTERPRISE_USER: LazyLock<Schema> = LazyLock::new(|| {
         "enterprise_user.json",
     )
 });
+static LICENSE_USER: LazyLock<Schema> = LazyLock::new(|| {
+    parse(
+        include_str!("schemas/license_user.json"),
+        "license_user.json",
+    )
+});
 static CORE_GROUP: LazyLock<Schema> =
     LazyLock::new(|| parse(include_str!("schemas/group.json"), "group.json"));
 
-static USER_SCHEMAS: LazyLock<[&'static Schema; 2]> =
-    LazyLock::new(|| [&*CORE_USER, &*ENTERPRISE_USER]);
+static USER_SCHEMAS: LazyLock<[&'static Schema; 3]> =
+    LazyLock::new(|| [&*CORE_USER, &*ENTERPRISE_USER, &*LICENSE_USER]);
 static GROUP_SCHEMAS: LazyLock<[&'static Schema; 1]> = LazyLock::new(|| [&*CORE_GROUP]);
-static ALL_SCHEMAS: LazyLock<[&'static Schema; 3]> =
-    LazyLock::new(|| [&*CORE_USER, &*ENTERPRISE_USER, &*CORE_GROUP]);
+static ALL_SCHEMAS: LazyLock<[&'static Schema; 4]> =
+    LazyLock::new(|| [&*CORE_USER, &*ENTERPRISE_USER, &*LICENSE_USER, &*CORE_GROUP]);
 
 /// The schemas of a resource type: the core schema first, then its extensions.
 pub fn schemas_for(kind: ResourceKind) -> &'static [&'static Schema] {
@@ -166,7 +172,7 @@ pub fn find_attribute(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::scim::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+    use crate::scim::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, LICENSE_USER_SCHEMA, USER_SCHEMA};
 
     fn user(name: &str) -> &'static AttributeDef {
         find_attribute(ResourceKind::User, None, name).unwrap()
@@ -188,10 +194,10 @@ mod tests {
         let ids = |kind| -> Vec<&str> { schemas_for(kind).iter().map(|s| s.id.as_str()).collect() };
         assert_eq!(
             ids(ResourceKind::User),
-            [USER_SCHEMA, ENTERPRISE_USER_SCHEMA]
+            [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, LICENSE_USER_SCHEMA]
         );
         assert_eq!(ids(ResourceKind::Group), [GROUP_SCHEMA]);
-        assert_eq!(all_schemas().len(), 3);
+        assert_eq!(all_schemas().len(), 4);
     }
 
     #[test]

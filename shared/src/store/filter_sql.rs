@@ -316,7 +316,8 @@ fn text_compare<QS>(
     ))
 }
 
-fn escape_like(value: &str) -> String {
+/// `value` with LIKE's metacharacters escaped (for `ESCAPE '\\'`), so it matches literally.
+pub(crate) fn escape_like(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -241,18 +241,21 @@ fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Re
     // Ids that are not users of this license are skipped, not refused: Microsoft's SCIM test
     // collection adds such members and expects success, and refusing would fail the whole PATCH
     // (and the members that do exist) over one user the provider has not created yet.
+    let known: std::collections::HashSet<String> = known.into_iter().collect();
     let members: Vec<&NewMember> = members.iter().filter(|m| known.contains(&m.id)).collect();
     if members.is_empty() {
         return Ok(());
     }
-    let joined_at = time::now();
+    // Join times follow the provider's order: the seat queue breaks ties by them.
+    let joined_at = time::sequence(members.len());
     let rows: Vec<_> = members
         .iter()
-        .map(|member| {
+        .zip(&joined_at)
+        .map(|(member, joined_at)| {
             (
                 group_members::group_id.eq(&group.id),
                 group_members::user_id.eq(&member.id),
-                group_members::joined_at.eq(&joined_at),
+                group_members::joined_at.eq(joined_at),
                 group_members::display.eq(&member.display),
             )
         })
@@ -303,4 +306,62 @@ pub fn members_of(conn: &mut DbConn, group_ids: &[String]) -> Result<HashMap<Str
         });
     }
     Ok(by_group)
+}
+
+/// A synced group as the license admin picks from: with its member count and whether it is
+/// licensed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncedGroup {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: i64,
+    pub licensed: bool,
+}
+
+/// The license's groups, optionally those whose displayName contains `search`
+/// (case-insensitive), by name.
+pub fn synced(
+    conn: &mut DbConn,
+    license_id: &str,
+    search: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<SyncedGroup>> {
+    use crate::db::schema::licensed_groups;
+    let mut query = groups::table
+        .filter(groups::license_id.eq(license_id.to_owned()))
+        .into_boxed();
+    if let Some(search) = search.filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", filter_sql::escape_like(&search.to_lowercase()));
+        query = query.filter(groups::display_name_key.like(pattern).escape('\\'));
+    }
+    let rows: Vec<(String, String, Option<String>)> = query
+        .order((groups::display_name_key, groups::id))
+        .offset(offset)
+        .limit(limit)
+        .select((groups::id, groups::display_name, groups::external_id))
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let counts: HashMap<String, i64> = group_members::table
+        .filter(group_members::group_id.eq_any(&ids))
+        .group_by(group_members::group_id)
+        .select((group_members::group_id, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let licensed: Vec<String> = licensed_groups::table
+        .filter(licensed_groups::license_id.eq(license_id))
+        .select(licensed_groups::group_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, display_name, external_id)| SyncedGroup {
+            members: counts.get(&id).copied().unwrap_or(0),
+            licensed: licensed.contains(&id),
+            id,
+            display_name,
+            external_id,
+        })
+        .collect())
 }

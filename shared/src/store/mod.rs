@@ -1,11 +1,14 @@
 //! Queries, as free functions over a `DbConn`, grouped by what they touch. Callers choose the
 //! transaction (`Db::read` / `Db::write`).
 
+pub mod audit;
 pub mod filter_sql;
 pub mod groups;
+pub mod licensed_groups;
 pub mod licenses;
 pub mod listing;
 pub mod outbox;
+pub mod seats;
 pub mod tokens;
 pub mod users;
 

@@ -121,6 +121,18 @@ pub fn claim_due(conn: &mut DbConn, limit: i64, lease: Duration) -> Result<Vec<O
     Ok(rows)
 }
 
+/// Gives claimed events back at once (a publish failed), instead of waiting for the lease.
+pub fn release_claim(conn: &mut DbConn, ids: &[i64]) -> Result<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::status.eq(PENDING)),
+    )
+    .set(outbox::next_attempt_at.eq(time::now()))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Marks events applied.
 pub fn mark_applied(conn: &mut DbConn, ids: &[i64]) -> Result<()> {
     diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))

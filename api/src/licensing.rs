@@ -1,0 +1,390 @@
+//! The license admin's licensing surface under `/api/v1/licenses/{id}` (operator token):
+//! synced groups, the licensed-group selection with a dry-run impact preview, seats (JSON or
+//! CSV), the audit trail, and an on-demand reconcile. Plus the product's entitlement check.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use seatflow_shared::db;
+use seatflow_shared::events::Change;
+use seatflow_shared::licensing::{self, Impact};
+use seatflow_shared::store::audit::{self, Actor, AuditQuery, AuditRow, Entry};
+use seatflow_shared::store::groups::{self, SyncedGroup};
+use seatflow_shared::store::seats::{self, Entitlement, SeatQuery, SeatView};
+use seatflow_shared::store::{licensed_groups, licenses};
+use seatflow_shared::{Error, ScimType};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{EntitlementReader, Operator};
+use crate::body::{JsonBody, QueryParams};
+use crate::error::ApiResult;
+use crate::paging::Paging;
+use crate::request_id::RequestId;
+
+#[derive(Debug, Deserialize)]
+pub struct GroupSearch {
+    pub search: Option<String>,
+}
+
+pub async fn synced_groups(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    QueryParams(query): QueryParams<GroupSearch>,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<Json<Vec<SyncedGroup>>> {
+    let groups = state
+        .0
+        .db
+        .read(move |c| {
+            licenses::get(c, &license_id)?;
+            groups::synced(
+                c,
+                &license_id,
+                query.search.as_deref(),
+                paging.offset(),
+                paging.limit(),
+            )
+        })
+        .await?;
+    Ok(Json(groups))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicensedGroups {
+    pub group_ids: Vec<String>,
+}
+
+pub async fn licensed_groups(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+) -> ApiResult<Json<LicensedGroups>> {
+    let group_ids = state
+        .0
+        .db
+        .read(move |c| {
+            licenses::get(c, &license_id)?;
+            licensed_groups::list(c, &license_id)
+        })
+        .await?;
+    Ok(Json(LicensedGroups { group_ids }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DryRun {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a selection change does (dry run) or did not do yet (it is applied asynchronously).
+#[derive(Debug, Serialize)]
+pub struct SelectionOutcome {
+    pub group_ids: Vec<String>,
+    pub dry_run: bool,
+    /// The impact computed now; the real change applies it through the worker.
+    pub impact: Impact,
+}
+
+/// Replaces the licensed groups. `?dry_run=true` runs the seat engine on the new selection in
+/// a transaction that is rolled back and returns how many users would be assigned, blocked and
+/// released; otherwise the selection is saved and licensing follows through an event.
+pub async fn set_licensed_groups(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    QueryParams(mode): QueryParams<DryRun>,
+    request: RequestId,
+    JsonBody(selection): JsonBody<LicensedGroups>,
+) -> ApiResult<Json<SelectionOutcome>> {
+    let group_ids = selection.group_ids.clone();
+    let preview = {
+        let (license_id, group_ids) = (license_id.clone(), group_ids.clone());
+        state
+            .0
+            .db
+            .read(move |c| {
+                db::dry_run(c, |c| {
+                    licensed_groups::set(c, &license_id, &group_ids)?;
+                    licensing::preview(c, &license_id)
+                })
+            })
+            .await?
+    };
+    if !mode.dry_run {
+        let request_id = request.0.clone();
+        state
+            .write_with_event(license_id, &request, move |c, license_id| {
+                licensed_groups::set(c, license_id, &group_ids)?;
+                let detail = json!({ "group_ids": group_ids });
+                admin_audit(
+                    c,
+                    license_id,
+                    "licensed_groups_set",
+                    None,
+                    detail,
+                    &request_id,
+                )?;
+                Ok(((), Change::full()))
+            })
+            .await?;
+    }
+    Ok(Json(SelectionOutcome {
+        group_ids: selection.group_ids,
+        dry_run: mode.dry_run,
+        impact: preview,
+    }))
+}
+
+fn admin_audit(
+    conn: &mut db::DbConn,
+    license_id: &str,
+    action: &str,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+    request_id: &str,
+) -> seatflow_shared::Result<()> {
+    audit::record(
+        conn,
+        license_id,
+        &[Entry {
+            actor: Actor::Admin,
+            action,
+            subject,
+            detail,
+            request_id: Some(request_id),
+        }],
+    )
+}
+
+/// Changes a license; a change of seats or automatic promotion reconciles it (raising seats
+/// promotes waiting users at once, through an event).
+pub async fn update_license(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    request: RequestId,
+    JsonBody(change): JsonBody<licenses::LicenseUpdate>,
+) -> ApiResult<Json<licenses::License>> {
+    let request_id = request.0.clone();
+    let license = state
+        .write_with_event(license_id, &request, move |c, license_id| {
+            let license = licenses::update(c, license_id, &change)?;
+            let detail = json!({
+                "name": change.name, "seats": change.seats,
+                "auto_promote": change.auto_promote,
+                "provisioning_enabled": change.provisioning_enabled,
+            });
+            admin_audit(c, license_id, "license_updated", None, detail, &request_id)?;
+            let event = if change.affects_seats() {
+                Change::full()
+            } else {
+                Change::default()
+            };
+            Ok((license, event))
+        })
+        .await?;
+    Ok(Json(license))
+}
+
+/// Reconciles the whole license now (the seed's "reprocess"): also promotes waiting users when
+/// automatic promotion is off.
+pub async fn reconcile(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    request: RequestId,
+) -> ApiResult<StatusCode> {
+    let request_id = request.0.clone();
+    state
+        .write_with_event(license_id, &request, move |c, license_id| {
+            licenses::get(c, license_id)?;
+            admin_audit(
+                c,
+                license_id,
+                "reconcile_requested",
+                None,
+                json!({}),
+                &request_id,
+            )?;
+            Ok(((), Change::reprocess()))
+        })
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeatFilter {
+    pub status: Option<String>,
+    pub search: Option<String>,
+}
+
+/// Seats with status, reason, since and queue position; `Accept: text/csv` exports them.
+pub async fn seats(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    QueryParams(filter): QueryParams<SeatFilter>,
+    QueryParams(paging): QueryParams<Paging>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(status) = filter.status.as_deref()
+        && status != seats::ASSIGNED
+        && status != seats::BLOCKED
+    {
+        return Err(Error::bad_request(
+            ScimType::InvalidValue,
+            "status must be 'assigned' or 'blocked'",
+        )
+        .into());
+    }
+    let csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    let query = SeatQuery {
+        status: filter.status,
+        search: filter.search,
+        offset: paging.offset(),
+        // An export is the whole list, not a page.
+        limit: if csv { i64::MAX } else { paging.limit() },
+    };
+    let rows = state
+        .0
+        .db
+        .read(move |c| {
+            licenses::get(c, &license_id)?;
+            seats::list(c, &license_id, &query)
+        })
+        .await?;
+    if csv {
+        let mut response = seats_csv(&rows).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return Ok(response);
+    }
+    Ok(Json(rows).into_response())
+}
+
+fn seats_csv(rows: &[SeatView]) -> String {
+    let mut out = String::from("user_id,user_name,status,reason,since,queue_position\n");
+    for row in rows {
+        let fields = [
+            row.user_id.as_str(),
+            row.user_name.as_str(),
+            row.status.as_str(),
+            row.reason.as_deref().unwrap_or_default(),
+            row.since.as_str(),
+            &row.queue_position
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// One CSV field: quoted when needed, and defused when a spreadsheet would run it as a
+/// formula (userNames come from the customer's directory).
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+pub async fn audit_trail(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(license_id): Path<String>,
+    QueryParams(filter): QueryParams<AuditFilter>,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<Json<Vec<AuditRow>>> {
+    let query = AuditQuery {
+        subject: filter.user,
+        since: filter.since,
+        until: filter.until,
+        offset: paging.offset(),
+        limit: paging.limit(),
+    };
+    let rows = state
+        .0
+        .db
+        .read(move |c| {
+            licenses::get(c, &license_id)?;
+            audit::list(c, &license_id, &query)
+        })
+        .await?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailQuery {
+    pub email: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Entitlements {
+    pub email: String,
+    /// True when the email holds an assigned seat on at least one license.
+    pub licensed: bool,
+    pub licenses: Vec<Entitlement>,
+}
+
+/// The product's sign-in check: the licenses this email holds a seat on, waits on, or is
+/// synced to without entitlement. Served from the userName index.
+pub async fn entitlements(
+    _: EntitlementReader,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<EmailQuery>,
+) -> ApiResult<Json<Entitlements>> {
+    let email = query.email.trim().to_owned();
+    if email.is_empty() {
+        return Err(Error::bad_request(ScimType::InvalidValue, "email is required").into());
+    }
+    let lookup = email.clone();
+    let licenses = state
+        .0
+        .db
+        .read(move |c| seats::entitlements(c, &lookup))
+        .await?;
+    Ok(Json(Entitlements {
+        licensed: licenses.iter().any(|l| l.status == seats::ASSIGNED),
+        email,
+        licenses,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+}

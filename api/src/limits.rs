@@ -1,0 +1,132 @@
+//! Protection against overload and abuse: a per-tenant token bucket (429 with `Retry-After`)
+//! and a request timeout (503 with `Retry-After`), both answered in the SCIM error format.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use seatflow_shared::scim::patch::MemberChange;
+use seatflow_shared::{Error, ScimType};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Tenants idle this long are forgotten (their bucket would be full again anyway).
+const IDLE: Duration = Duration::from_secs(600);
+
+/// Token buckets per tenant: `rate` requests per second on average, bursts up to `burst`.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimiter {
+    /// `rate` 0 disables the limiter.
+    pub fn new(rate: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `tenant`, or says how many seconds until one is available.
+    pub fn check(&self, tenant: &str) -> Result<(), Error> {
+        self.check_at(tenant, Instant::now())
+    }
+
+    fn check_at(&self, tenant: &str, now: Instant) -> Result<(), Error> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| now.duration_since(b.refilled) < IDLE);
+        }
+        let bucket = buckets.entry(tenant.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            refilled: now,
+        });
+        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - bucket.tokens) / self.rate).ceil().max(1.0);
+        Err(Error::TooManyRequests(wait as u64))
+    }
+}
+
+/// Refuses a group request that names more members than `max` (400 `invalidValue`), before
+/// anything is written.
+pub fn check_members(changes: &[MemberChange], max: usize) -> Result<(), Error> {
+    let named: usize = changes.iter().map(MemberChange::len).sum();
+    if named > max {
+        return Err(Error::bad_request(
+            ScimType::InvalidValue,
+            format!("the request names {named} members; at most {max} are allowed per request"),
+        ));
+    }
+    Ok(())
+}
+
+/// Answers 503 when a request takes longer than `SEATFLOW_REQUEST_TIMEOUT_SECS`, well inside
+/// the 60 s after which Entra gives up on a request.
+pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = Duration::from_secs(state.0.config.request_timeout_secs.max(1));
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError(Error::Unavailable(format!(
+            "the request did not finish within {} s",
+            limit.as_secs()
+        )))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_bursts_then_refills_at_the_rate() {
+        let limiter = RateLimiter::new(10, 3);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check_at("a", start).is_ok());
+        }
+        let refused = limiter.check_at("a", start).err().unwrap();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.retry_after(), Some(1));
+        assert!(
+            limiter.check_at("b", start).is_ok(),
+            "tenants are independent"
+        );
+        assert!(
+            limiter
+                .check_at("a", start + Duration::from_millis(150))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn zero_rate_disables_the_limit() {
+        let limiter = RateLimiter::new(0, 1);
+        let now = Instant::now();
+        assert!((0..100).all(|_| limiter.check_at("a", now).is_ok()));
+    }
+}
