@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use diesel::RunQueryDsl;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use seatflow_shared::db::Db;
@@ -15,9 +16,12 @@ use seatflow_shared::store::{Page, licenses, users};
 use seatflow_tests::{Backend, TestDb};
 use serde_json::json;
 
-/// Small alphabets so that random values collide, with case and a non-ASCII letter.
+/// Small alphabets so that random values collide, with case, LIKE metacharacters and non-ASCII
+/// letters in both cases: `É`/`é`, and `İ`, whose lower case is two characters (`i̇`), so any
+/// SQL that folds case differently from the in-memory evaluation (SQLite's ASCII-only
+/// `lower()`) shows.
 fn text() -> impl Strategy<Value = String> {
-    proptest::string::string_regex("[aAbBé_%]{0,3}").unwrap()
+    proptest::string::string_regex("[aAbBéÉİi_%]{0,3}").unwrap()
 }
 
 fn attr(name: &str) -> AttrPath {
@@ -202,4 +206,56 @@ fn sql_equals_documents_on_sqlite() {
 #[test]
 fn sql_equals_documents_on_postgres() {
     equivalence(Backend::Postgres);
+}
+
+/// Users written before `display_name_key` existed (or by an older server during a rolling
+/// upgrade) have no key; `migrate` fills it in, so SQL filters find them again.
+fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = Db::connect(&test_db.url, 2).unwrap();
+    db.migrate().unwrap();
+    let mut conn = db.checkout().unwrap();
+    let license = licenses::create(&mut conn, "upgrade", 10).unwrap();
+    for (user_name, display_name) in [("e", Some("ÉMILE Zola")), ("n", None)] {
+        let mut body = json!({"userName": user_name});
+        if let Some(name) = display_name {
+            body["displayName"] = name.into();
+        }
+        let fields = resource::user_fields(body).unwrap();
+        users::insert(&mut conn, &license.id, fields).unwrap();
+    }
+    diesel::sql_query("UPDATE users SET display_name_key = NULL")
+        .execute(&mut *conn)
+        .unwrap();
+    let filter = filter::parse(r#"displayName sw "émile""#).unwrap();
+    let query = ListQuery {
+        filter: Some(&filter),
+        sort: None,
+        page: Page {
+            start_index: 1,
+            count: 10,
+        },
+    };
+    assert_eq!(users::list(&mut conn, &license.id, &query).unwrap().0, 0);
+
+    db.migrate().unwrap();
+    let (total, found) = users::list(&mut conn, &license.id, &query).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(found[0].user_name, "e");
+    let absent = filter::parse("displayName pr").unwrap();
+    let query = ListQuery {
+        filter: Some(&absent),
+        ..query
+    };
+    assert_eq!(users::list(&mut conn, &license.id, &query).unwrap().0, 1);
+}
+
+#[test]
+fn missing_display_name_keys_are_filled_on_sqlite() {
+    missing_display_name_keys_are_filled_on_migrate(Backend::Sqlite);
+}
+
+#[test]
+fn missing_display_name_keys_are_filled_on_postgres() {
+    missing_display_name_keys_are_filled_on_migrate(Backend::Postgres);
 }

@@ -173,7 +173,8 @@ pub async fn search(
     Ok((total, resources))
 }
 
-/// PUT replaces the group, members included (Okta's way of setting membership).
+/// PUT replaces the group, members included (Okta's way of setting membership); members it
+/// keeps may not change their immutable `$ref` or `type` (400 `mutability`).
 pub async fn replace(
     Tenant(license): Tenant,
     State(state): State<AppState>,
@@ -191,6 +192,12 @@ pub async fn replace(
         .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
+            if let [MemberChange::ReplaceAll(replacement)] = &members {
+                let kept = groups::members_of(c, std::slice::from_ref(&current.id))?
+                    .remove(&current.id)
+                    .unwrap_or_default();
+                resource::check_kept_members(&kept, replacement)?;
+            }
             let row = groups::update(c, &current, fields)?;
             groups::apply_member_changes(c, &row, &members)?;
             Ok((load_members(c, row, wanted)?, Change::group(&id)))

@@ -124,23 +124,29 @@ impl Db {
         self.backend
     }
 
-    /// Applies pending migrations of this backend (idempotent; safe with concurrent starters).
+    /// Applies pending migrations of this backend, then fills in columns that only the server
+    /// can compute (idempotent; safe with concurrent starters).
     pub fn migrate(&self) -> Result<usize> {
         let mut conn = self.checkout()?;
-        let applied = match &mut *conn {
-            DbConn::Pg(pg) => {
-                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-                    .execute(pg)?;
-                let result = pg.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len());
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-                    .execute(pg)?;
-                result
-            }
+        let conn = &mut *conn;
+        if let DbConn::Pg(pg) = conn {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
+        }
+        let applied = match conn {
+            DbConn::Pg(pg) => pg.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
             DbConn::Sqlite(lite) => lite
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.len()),
-        };
-        applied.map_err(|e| Error::Internal(format!("migration failed: {e}")))
+        }
+        .map_err(|e| Error::Internal(format!("migration failed: {e}")));
+        let filled = applied
+            .and_then(|applied| crate::store::users::fill_display_name_keys(conn).map(|_| applied));
+        if let DbConn::Pg(pg) = conn {
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
+        }
+        filled
     }
 
     /// Runs read-only work on a pooled connection.

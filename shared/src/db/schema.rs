@@ -34,6 +34,7 @@ diesel::table! {
         user_name_key -> Text,
         external_id -> Nullable<Text>,
         display_name -> Nullable<Text>,
+        display_name_key -> Nullable<Text>,
         active -> Bool,
         document -> Text,
         version -> BigInt,

@@ -166,7 +166,9 @@ struct Token<'a> {
 }
 
 fn is_delimiter(byte: u8) -> bool {
-    byte.is_ascii_whitespace() || matches!(byte, b'(' | b')' | b'[' | b']' | b'"')
+    byte.is_ascii_whitespace()
+        || byte.is_ascii_control()
+        || matches!(byte, b'(' | b')' | b'[' | b']' | b'"')
 }
 
 /// 1-based character column of byte offset `at`, for error messages.
@@ -227,6 +229,14 @@ impl<'a> Parser<'a> {
                 b if b.is_ascii_whitespace() => {
                     i += 1;
                     continue;
+                }
+                // As in JSON strings: a control character is only valid escaped inside quotes, so
+                // no unquoted value (Microsoft's legacy form) carries one.
+                b if b.is_ascii_control() => {
+                    return Err(self.error(
+                        at,
+                        format!("control character U+{b:04X} outside a quoted string"),
+                    ));
                 }
                 b'(' => Tok::Open,
                 b')' => Tok::Close,
@@ -975,6 +985,20 @@ mod tests {
         assert!(invalid("(a pr").contains("`)`"));
         assert!(invalid("a pr)").contains("`)`"));
         assert!(invalid("not a pr").contains("operator"));
+    }
+
+    #[test]
+    fn control_characters_only_inside_strings() {
+        // Found by fuzzing: an unquoted value with NULs parsed, and printed (quoted and escaped)
+        // longer than the filter limit.
+        assert!(invalid("x-Score gt 6.2\0\0\u{1}0 and a pr").contains("U+0000 outside"));
+        assert!(invalid("title eq a\u{7f}b").contains("column 11"));
+        assert!(invalid("title\u{0}pr").contains("U+0000"));
+        assert_eq!(
+            parse(r#"title eq "a\u0000b""#).unwrap(),
+            eq("title", "a\u{0}b")
+        );
+        assert_eq!(parse("title\teq\r\nx").unwrap(), eq("title", "x"));
     }
 
     #[test]

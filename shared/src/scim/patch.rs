@@ -72,11 +72,14 @@ impl MemberChange {
 }
 
 /// A member to add: the user's id and the `display` the client sent with it (Microsoft's
-/// clients send `display` or `displayName` and expect it back).
+/// clients send `display` or `displayName` and expect it back), with the `$ref` and `type` it
+/// named, which a PUT may not change (`resource::check_kept_members`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMember {
     pub id: String,
     pub display: Option<String>,
+    pub reference: Option<String>,
+    pub kind: Option<String>,
 }
 
 impl From<&str> for NewMember {
@@ -84,6 +87,8 @@ impl From<&str> for NewMember {
         NewMember {
             id: id.to_owned(),
             display: None,
+            reference: None,
+            kind: None,
         }
     }
 }
@@ -553,13 +558,17 @@ pub(crate) fn new_members(value: &Value) -> Result<Vec<NewMember>, Error> {
         .map(|member| match member {
             Value::String(id) => Ok(NewMember::from(id.as_str())),
             Value::Object(member) => match get_ci(member, "value") {
-                Some(Value::String(id)) => Ok(NewMember {
-                    id: id.clone(),
-                    display: ["display", "displayName"]
-                        .iter()
-                        .find_map(|k| get_ci(member, k).and_then(Value::as_str))
-                        .map(str::to_owned),
-                }),
+                Some(Value::String(id)) => {
+                    let text = |key: &str| get_ci(member, key).and_then(Value::as_str);
+                    Ok(NewMember {
+                        id: id.clone(),
+                        display: text("display")
+                            .or_else(|| text("displayName"))
+                            .map(str::to_owned),
+                        reference: text("$ref").map(str::to_owned),
+                        kind: text("type").map(str::to_owned),
+                    })
+                }
                 _ => Err(bad(
                     ScimType::InvalidValue,
                     "each member needs a string `value`: the member's id",
@@ -1365,8 +1374,8 @@ mod tests {
                 MemberChange::Add(vec![
                     "u1".into(),
                     NewMember {
-                        id: "u2".into(),
-                        display: Some("B".into())
+                        display: Some("B".into()),
+                        ..NewMember::from("u2")
                     }
                 ]),
                 MemberChange::Remove(vec!["u1".into(), "u2".into(), "u3".into()]),

@@ -2,21 +2,20 @@
 //! rendering stored rows back as SCIM JSON. The document is kept as the provider sent it
 //! (Entra re-PATCHes anything that comes back different), less what the server owns.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::ScimType;
 use crate::error::{Error, Result};
 use crate::scim::filter::{get_ci, key_ci};
 use crate::scim::patch::{NewMember, new_members};
-use crate::scim::schema::{self, AttributeDef, Returned};
+use crate::scim::schema::{self, AttributeDef, Mutability, Returned};
 use crate::scim::{LICENSE_USER_SCHEMA, ResourceKind};
 use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
 use crate::store::seats::NOT_ENTITLED;
 use crate::store::users::{UserFields, UserRow};
-
-/// Attributes the server owns: whatever a client sends for them is dropped.
-const SERVER_OWNED: [&str; 3] = ["id", "meta", LICENSE_USER_SCHEMA];
 
 /// Validates a full User representation (POST or PUT body).
 pub fn user_fields(body: Value) -> Result<UserFields> {
@@ -81,13 +80,16 @@ fn into_object(body: Value) -> Result<Map<String, Value>> {
     }
 }
 
-/// Drops JSON nulls (Entra never means them as values), server-owned and never-returned
-/// attributes, and types known attributes against the schema (Entra's "True"/"False" strings
-/// become booleans; a wrong JSON type is 400 `invalidValue`). Unknown attributes are kept.
+/// Drops JSON nulls (Entra never means them as values), readOnly attributes (`id`, `meta`,
+/// `groups`: RFC 7644 §3.5.1 says values sent for them are ignored) and never-returned ones,
+/// and types known attributes against the schema (Entra's "True"/"False" strings become
+/// booleans; a wrong JSON type is 400 `invalidValue`). Unknown attributes are kept.
 pub fn normalize(kind: ResourceKind, doc: Map<String, Value>) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     for (key, value) in doc {
-        if value.is_null() || SERVER_OWNED.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+        // Seatflow's license extension is the server's as a whole (every attribute readOnly):
+        // not even an empty object of it is kept.
+        if value.is_null() || key.eq_ignore_ascii_case(LICENSE_USER_SCHEMA) {
             continue;
         }
         let value = match extension_of(kind, &key) {
@@ -133,8 +135,8 @@ fn normalize_attributes<'a>(
     Ok(out)
 }
 
-/// One attribute's stored value, or None when it is not kept (null, or never returned: Seatflow
-/// does not keep passwords).
+/// One attribute's stored value, or None when it is not kept: null, readOnly (the server's own),
+/// or never returned (Seatflow does not keep passwords).
 fn normalize_attribute(
     def: Option<&AttributeDef>,
     name: &str,
@@ -142,7 +144,9 @@ fn normalize_attribute(
 ) -> Result<Option<Value>> {
     match def {
         _ if value.is_null() => Ok(None),
-        Some(def) if def.returned == Returned::Never => Ok(None),
+        Some(def) if def.returned == Returned::Never || def.mutability == Mutability::ReadOnly => {
+            Ok(None)
+        }
         Some(def) => typing::coerce_attribute(def, name, &value).map(Some),
         None => Ok(Some(typing::without_nulls(value))),
     }
@@ -240,6 +244,8 @@ pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) 
                     if let Some(name) = &m.display_name {
                         entry.insert("display".into(), name.clone().into());
                     }
+                    // Only users of the tenant are ever members.
+                    entry.insert("type".into(), MEMBER_TYPE.into());
                     Value::Object(entry)
                 })
                 .collect(),
@@ -257,6 +263,58 @@ pub fn render_group(row: &GroupRow, members: Option<&[Member]>, base_url: &str) 
             location: format!("{base_url}/Groups/{}", row.id),
         },
     ))
+}
+
+/// The `type` of every group member.
+const MEMBER_TYPE: &str = "User";
+
+/// RFC 7644 §3.5.1: a PUT must not change immutable attributes. A group's members hold the only
+/// ones: a member that the group keeps may name its `$ref` and `type` again, but only as the
+/// server has them (`…/Users/{id}`, "User"), else 400 `mutability`. Its `display` is readWrite.
+/// New members' `$ref` and `type` are the server's to derive, so they are not checked.
+pub fn check_kept_members(current: &[Member], replacement: &[NewMember]) -> Result<()> {
+    let current: HashSet<&str> = current.iter().map(|m| m.user_id.as_str()).collect();
+    let immutable = |member: &NewMember, detail: String| {
+        Error::bad_request(
+            ScimType::Mutability,
+            format!("member {}: {detail}", member.id),
+        )
+    };
+    for member in replacement
+        .iter()
+        .filter(|m| current.contains(m.id.as_str()))
+    {
+        if let Some(reference) = &member.reference
+            && !refers_to_user(reference, &member.id)
+        {
+            return Err(immutable(
+                member,
+                format!(
+                    "`$ref` is immutable and is …/Users/{}, not {reference}",
+                    member.id
+                ),
+            ));
+        }
+        if let Some(kind) = &member.kind
+            && !kind.eq_ignore_ascii_case(MEMBER_TYPE)
+        {
+            return Err(immutable(
+                member,
+                format!("`type` is immutable and is {MEMBER_TYPE}, not {kind}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a `$ref` is the URI of user `id`, whatever base URL (proxy) the client knows us by.
+/// The id is matched as a whole suffix: a member id may itself contain `/`.
+fn refers_to_user(reference: &str, id: &str) -> bool {
+    reference
+        .strip_suffix(id)
+        .and_then(|base| base.strip_suffix('/'))
+        .and_then(|base| base.rsplit('/').next())
+        .is_some_and(|endpoint| endpoint.eq_ignore_ascii_case("Users"))
 }
 
 struct Meta<'a> {
@@ -369,7 +427,7 @@ impl Target {
 }
 
 /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a rendered resource,
-/// honouring each attribute's `returned`: `always` ones (and `schemas`, `id`, `meta`) are always
+/// honouring each attribute's `returned`: `always` ones (`id`, `meta`, and `schemas`) are always
 /// there, `request` ones only when `attributes` names them, `never` ones never. Names may be
 /// `attr`, `attr.sub`, `urn:…:attr[.sub]` or an extension's URN, in any case.
 pub fn project(
@@ -394,10 +452,8 @@ pub fn project(
     };
     let keys: Vec<String> = obj.keys().cloned().collect();
     for key in keys {
-        if ["schemas", "id", "meta"]
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(&key))
-        {
+        // `schemas` is no attribute of a schema, but every resource has it.
+        if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
         let keep = match extension_of(kind, &key) {
@@ -525,6 +581,87 @@ mod tests {
                 "emails": [{"value": "a@x", "primary": true}],
                 "custom": {"keep": 1}
             })
+        );
+    }
+
+    #[test]
+    fn read_only_attributes_are_ignored() {
+        let fields = user_fields(json!({
+            "userName": "a@x", "groups": [{"value": "g1", "display": "Sales"}],
+            ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1", "displayName": "Boss"}}
+        }))
+        .unwrap();
+        let doc: Value = serde_json::from_str(&fields.document).unwrap();
+        assert_eq!(
+            doc,
+            json!({"userName": "a@x", ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1"}}})
+        );
+    }
+
+    fn member(id: &str, reference: Option<&str>, kind: Option<&str>) -> NewMember {
+        NewMember {
+            display: Some("anything".into()),
+            reference: reference.map(str::to_owned),
+            kind: kind.map(str::to_owned),
+            ..NewMember::from(id)
+        }
+    }
+
+    #[test]
+    fn kept_members_keep_their_ref_and_type() {
+        let current = [Member {
+            user_id: "u1".into(),
+            display_name: Some("Ann".into()),
+        }];
+        let ok = |m: NewMember| check_kept_members(&current, &[m]).is_ok();
+        assert!(ok(member("u1", None, None)));
+        assert!(ok(member(
+            "u1",
+            Some("https://proxy/scim/v2/users/u1"),
+            Some("user")
+        )));
+        // Found by fuzzing: an id with a slash is still matched whole.
+        let slashed = [Member {
+            user_id: "T4/ee44".into(),
+            display_name: None,
+        }];
+        let kept = member("T4/ee44", Some("https://h/scim/v2/Users/T4/ee44"), None);
+        assert!(check_kept_members(&slashed, std::slice::from_ref(&kept)).is_ok());
+        let other = member("T4/ee44", Some("https://h/scim/v2/Users/ee44"), None);
+        assert!(check_kept_members(&slashed, &[other]).is_err());
+        // New members' claims are not checked: the server derives them.
+        assert!(ok(member("u2", Some("https://x/Groups/u2"), Some("Group"))));
+        for changed in [
+            member("u1", Some("https://h/scim/v2/Users/u2"), None),
+            member("u1", Some("https://h/scim/v2/Groups/u1"), None),
+            member("u1", Some("u1"), None),
+            member("u1", None, Some("Group")),
+        ] {
+            let error = check_kept_members(&current, std::slice::from_ref(&changed)).unwrap_err();
+            assert_eq!(error.scim_type(), Some(ScimType::Mutability), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn members_render_as_users() {
+        let row = GroupRow {
+            id: "g1".into(),
+            license_id: "l1".into(),
+            display_name: "G".into(),
+            external_id: None,
+            document: json!({"displayName": "G"}).to_string(),
+            version: 1,
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000000Z".into(),
+        };
+        let members = [Member {
+            user_id: "u1".into(),
+            display_name: None,
+        }];
+        let group = render_group(&row, Some(&members), "http://h/scim/v2").unwrap();
+        assert_eq!(
+            group["members"],
+            json!([{"value": "u1", "$ref": "http://h/scim/v2/Users/u1", "type": "User"}])
         );
     }
 

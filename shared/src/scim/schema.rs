@@ -339,15 +339,53 @@ mod tests {
         let members = group("members");
         assert!(members.multi_valued);
         assert_eq!(members.mutability, Mutability::ReadWrite);
-        for sub in ["value", "$ref", "display", "type"] {
+        for sub in ["value", "$ref", "type"] {
             let sub = members.sub_attribute(sub).unwrap();
             assert_eq!(sub.mutability, Mutability::Immutable, "{}", sub.name);
         }
+        // Stored as sent with the member, and set again by PUT.
+        let display = members.sub_attribute("display").unwrap();
+        assert_eq!(display.mutability, Mutability::ReadWrite);
+        // Member ids are matched exactly, and only users can be members.
+        let value = members.sub_attribute("value").unwrap();
+        assert!(value.case_exact && value.required);
         assert_eq!(
             members.sub_attribute("$ref").unwrap().reference_types,
-            ["User", "Group"]
+            ["User"]
+        );
+        assert_eq!(
+            members.sub_attribute("type").unwrap().canonical_values,
+            ["User"]
         );
         assert!(find_attribute(ResourceKind::Group, None, "userName").is_none());
+    }
+
+    /// PATCH enforces immutability generically, but PUT only where immutable attributes are:
+    /// the sub-attributes of group members (`resource::check_kept_members`). Making any other
+    /// attribute immutable needs PUT to check it too.
+    #[test]
+    fn only_group_members_hold_immutable_attributes() {
+        let mut immutable = Vec::new();
+        for schema in all_schemas() {
+            for attribute in &schema.attributes {
+                if attribute.mutability == Mutability::Immutable {
+                    immutable.push(format!("{}:{}", schema.name, attribute.name));
+                }
+                for sub in &attribute.sub_attributes {
+                    if sub.mutability == Mutability::Immutable {
+                        immutable.push(format!("{}:{}.{}", schema.name, attribute.name, sub.name));
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            immutable,
+            [
+                "Group:members.value",
+                "Group:members.$ref",
+                "Group:members.type"
+            ]
+        );
     }
 
     #[test]

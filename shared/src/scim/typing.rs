@@ -6,17 +6,20 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ScimType};
 use crate::scim::filter;
-use crate::scim::schema::{AttrType, AttributeDef};
+use crate::scim::schema::{AttrType, AttributeDef, Mutability};
 
 /// Checks one value against its definition: the JSON type must fit, and Booleans may come as
-/// "True"/"False" (Entra's default dialect), which become JSON booleans. Unknown sub-attributes
-/// are kept as sent; null ones are left for the caller (merge removes them, others drop them).
+/// "True"/"False" (Entra's default dialect), which become JSON booleans. Read-only
+/// sub-attributes (`manager.displayName`) are the server's, so what a client sends for them is
+/// dropped. Unknown sub-attributes are kept as sent; null ones are left for the caller (merge
+/// removes them, others drop them).
 pub(crate) fn coerce(def: &AttributeDef, name: &str, value: &Value) -> Result<Value, Error> {
     let fits = match (def.attr_type, value) {
         (AttrType::Complex, Value::Object(object)) => {
             let mut typed = Map::new();
             for (key, sub_value) in object {
                 let sub_value = match def.sub_attribute(key) {
+                    Some(sub) if sub.mutability == Mutability::ReadOnly => continue,
                     Some(sub) if !sub_value.is_null() => {
                         coerce(sub, &format!("{name}.{key}"), sub_value)?
                     }

@@ -61,7 +61,7 @@ fn resolve(kind: ResourceKind, path: &AttrPath) -> Result<Column> {
             nullable: false,
         },
         (ResourceKind::User, "displayname", None) => Column::Folded {
-            column: "lower(display_name)",
+            column: "display_name_key",
             nullable: true,
         },
         (ResourceKind::User, "active", None) => Column::Boolean("active"),

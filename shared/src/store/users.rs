@@ -40,8 +40,19 @@ pub struct UserFields {
     pub document: String,
 }
 
+/// The case-folded copy of a caseExact=false attribute that SQL filters and sorts on: folded
+/// here, with the same `to_lowercase` as the in-memory evaluation, because SQL `lower()` folds
+/// only ASCII on SQLite (and in PostgreSQL's C locale).
+fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
 fn user_name_key(user_name: &str) -> String {
-    user_name.to_lowercase()
+    fold(user_name)
+}
+
+fn display_name_key(display_name: Option<&String>) -> Option<String> {
+    display_name.map(|name| fold(name))
 }
 
 fn ensure_user_name_free(
@@ -87,6 +98,7 @@ pub fn insert(conn: &mut DbConn, license_id: &str, fields: UserFields) -> Result
             users::user_name_key.eq(user_name_key(&row.user_name)),
             users::external_id.eq(&row.external_id),
             users::display_name.eq(&row.display_name),
+            users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
             users::active.eq(row.active),
             users::document.eq(&row.document),
             users::version.eq(row.version),
@@ -131,6 +143,7 @@ pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Resul
             users::user_name_key.eq(user_name_key(&row.user_name)),
             users::external_id.eq(&row.external_id),
             users::display_name.eq(&row.display_name),
+            users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
             users::active.eq(row.active),
             users::document.eq(&row.document),
             users::version.eq(row.version),
@@ -138,6 +151,31 @@ pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Resul
         ))
         .execute(conn)?;
     Ok(row)
+}
+
+/// Fills in `display_name_key` where it is missing: rows written before the column existed (or
+/// by an older server during a rolling upgrade). Runs after every migration; the partial index
+/// `users_display_name_unkeyed` makes it a lookup of nothing once done.
+pub(crate) fn fill_display_name_keys(conn: &mut DbConn) -> Result<usize> {
+    const BATCH: i64 = 500;
+    let mut filled = 0;
+    loop {
+        let unkeyed: Vec<(String, Option<String>)> = users::table
+            .filter(users::display_name.is_not_null())
+            .filter(users::display_name_key.is_null())
+            .select((users::id, users::display_name))
+            .limit(BATCH)
+            .load(conn)?;
+        if unkeyed.is_empty() {
+            return Ok(filled);
+        }
+        for (id, display_name) in unkeyed {
+            diesel::update(users::table.find(&id))
+                .set(users::display_name_key.eq(display_name_key(display_name.as_ref())))
+                .execute(conn)?;
+            filled += 1;
+        }
+    }
 }
 
 pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
