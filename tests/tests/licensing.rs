@@ -18,6 +18,7 @@ all_transports!(
     auto_promote_off_waits_for_the_admin,
     dry_run_matches_the_real_outcome,
     entitlement_check_for_the_product,
+    put_of_the_same_members_keeps_the_queue,
 );
 
 struct License<'a> {
@@ -474,4 +475,34 @@ async fn periodic_reconcile_repairs_what_events_missed() {
     }
     // Repaired, invariants included (seats_used matches again).
     assert_eq!(l.seats().await.0, [user]);
+}
+
+/// Okta sets membership with a PUT of the whole list each cycle: members who stay keep their
+/// join time (their place when the queue breaks ties); only newcomers join behind them.
+async fn put_of_the_same_members_keeps_the_queue(transport: Transport) {
+    let (server, _broker, id, url, token) = setup(transport, 1).await;
+    let l = license(&server, id, url, token);
+    let users = [l.user("a").await, l.user("b").await, l.user("c").await];
+    let group = l.group("Okta", &users).await;
+
+    // The next cycle's PUT lists the same members in another order, plus a newcomer.
+    let newcomer = l.user("d").await;
+    let reordered: Vec<Value> = [&newcomer, &users[2], &users[1], &users[0]]
+        .iter()
+        .map(|id| json!({"value": id}))
+        .collect();
+    let (status, body) = l
+        .tenant
+        .put(
+            &format!("/Groups/{group}"),
+            json!({"displayName": "Okta", "members": reordered}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Licensing the group now entitles everyone at once: ties go by join time.
+    l.license_groups(&[&group]).await;
+    let (assigned, queue) = l.seats().await;
+    assert_eq!(assigned, [users[0].clone()]);
+    assert_eq!(queue, [users[1].clone(), users[2].clone(), newcomer]);
 }

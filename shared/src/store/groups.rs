@@ -220,8 +220,16 @@ pub fn apply_member_changes(
             MemberChange::Remove(ids) => remove_members(conn, &group.id, Some(ids))?,
             MemberChange::RemoveAll => remove_members(conn, &group.id, None)?,
             MemberChange::ReplaceAll(members) => {
+                // Members who stay keep their join time, i.e. their place in the seat queue
+                // (Okta sends the whole list with every PUT); only newcomers join now.
+                let kept: HashMap<String, String> = group_members::table
+                    .filter(group_members::group_id.eq(&group.id))
+                    .select((group_members::user_id, group_members::joined_at))
+                    .load::<(String, String)>(conn)?
+                    .into_iter()
+                    .collect();
                 remove_members(conn, &group.id, None)?;
-                add_members(conn, group, members)?;
+                insert_members(conn, group, members, &kept)?;
             }
         }
     }
@@ -229,6 +237,17 @@ pub fn apply_member_changes(
 }
 
 fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Result<()> {
+    insert_members(conn, group, members, &HashMap::new())
+}
+
+/// Inserts the members who are users of the license; a member named in `joined` keeps that
+/// join time, the others join now.
+fn insert_members(
+    conn: &mut DbConn,
+    group: &GroupRow,
+    members: &[NewMember],
+    joined: &HashMap<String, String>,
+) -> Result<()> {
     if members.is_empty() {
         return Ok(());
     }
@@ -247,10 +266,15 @@ fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Re
         return Ok(());
     }
     // Join times follow the provider's order: the seat queue breaks ties by them.
-    let joined_at = time::sequence(members.len());
+    let now = time::sequence(members.len());
+    let joined_at: Vec<&String> = members
+        .iter()
+        .zip(&now)
+        .map(|(member, now)| joined.get(&member.id).unwrap_or(now))
+        .collect();
     let rows: Vec<_> = members
         .iter()
-        .zip(&joined_at)
+        .zip(joined_at)
         .map(|(member, joined_at)| {
             (
                 group_members::group_id.eq(&group.id),
