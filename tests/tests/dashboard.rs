@@ -52,7 +52,12 @@ async fn the_dashboard_shows_what_the_api_reports() {
         let (status, _) = tenant.get("/Users/no-such-user").await;
         assert_eq!(status, 404);
     }
-    // Seat usage as the licensing engine records it.
+    // Let the engine apply the writes first: it recomputes seat usage from the seat rows, so
+    // the figures planted below must come after it is done (no later event touches them).
+    server
+        .converged(&tenant.license_id, Duration::from_secs(30))
+        .await;
+    // Seat usage as the licensing engine would record it for a large license.
     let poison = {
         let mut conn = server.db.checkout().unwrap();
         diesel::update(licenses::table.find(&tenant.license_id))
