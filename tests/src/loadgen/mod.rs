@@ -164,6 +164,9 @@ pub struct Report {
     pub statuses: BTreeMap<String, u64>,
     pub kinds: BTreeMap<String, KindReport>,
     pub phases: Vec<PhaseReport>,
+    /// From the initial cycle's last acknowledged write until every license had no pending
+    /// event (measured before the probes, reads and incremental cycles start).
+    pub initial_convergence_ms: Option<f64>,
     pub converged: bool,
     /// From the last acknowledged write until every license had no pending event.
     pub convergence_ms: Option<f64>,
@@ -774,6 +777,19 @@ pub async fn run(options: Options) -> Result<Report, String> {
     .await;
     write_secs += phase_end(&runner, "initial: member adds", at, &mut phases);
 
+    // The initial cycle's licensing: how long after its last acknowledged write it converged.
+    let initial_last_ack = *runner.last_ack.lock().expect("last ack");
+    let initial_convergence_ms = match (
+        wait_converged(&runner, &license_ids, options.converge_timeout).await,
+        initial_last_ack,
+    ) {
+        (Some(at), Some(last)) => Some(at.saturating_duration_since(last).as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    runner.bar.println(format!(
+        "initial cycle: licensing converged {initial_convergence_ms:?} ms after its last acknowledged write"
+    ));
+
     // Probes: remove then re-add a batch of members at the group's full size.
     if options.probe_patches > 0 {
         let at = phase_start(&runner);
@@ -931,25 +947,9 @@ pub async fn run(options: Options) -> Result<Report, String> {
 
     // Convergence: every license without pending events.
     let last_ack = *runner.last_ack.lock().expect("last ack");
-    let deadline = Instant::now() + Duration::from_secs_f64(options.converge_timeout);
-    let mut converged = false;
-    let mut converged_at = Instant::now();
-    while Instant::now() < deadline {
-        let mut pending = 0;
-        for id in &license_ids {
-            pending += runner
-                .admin_get(&format!("/api/v1/licenses/{id}/sync"))
-                .await
-                .and_then(|s| s["pending_events"].as_i64())
-                .unwrap_or(1);
-        }
-        if pending == 0 {
-            converged = true;
-            converged_at = Instant::now();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let converged_when = wait_converged(&runner, &license_ids, options.converge_timeout).await;
+    let converged = converged_when.is_some();
+    let converged_at = converged_when.unwrap_or_else(Instant::now);
     let convergence_ms = (converged && last_ack.is_some()).then(|| {
         converged_at
             .saturating_duration_since(last_ack.unwrap_or(converged_at))
@@ -1045,6 +1045,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
         statuses,
         kinds,
         phases,
+        initial_convergence_ms,
         converged,
         convergence_ms,
         apply_rate_mean,
@@ -1055,6 +1056,26 @@ pub async fn run(options: Options) -> Result<Report, String> {
         ledger_problems,
         ok,
     })
+}
+
+/// Polls every license's sync health until none has pending events; the moment it saw that.
+async fn wait_converged(runner: &Runner, license_ids: &[String], timeout: f64) -> Option<Instant> {
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    while Instant::now() < deadline {
+        let mut pending = 0;
+        for id in license_ids {
+            pending += runner
+                .admin_get(&format!("/api/v1/licenses/{id}/sync"))
+                .await
+                .and_then(|s| s["pending_events"].as_i64())
+                .unwrap_or(1);
+        }
+        if pending == 0 {
+            return Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// Closed-loop GETs for `secs` seconds from `concurrency` lanes; `build(n)` gives the n-th
@@ -1389,6 +1410,12 @@ pub fn summary(report: &Report) -> String {
             out,
             "phase {:<30} {:>8.2} s {:>8} requests",
             phase.name, phase.secs, phase.requests
+        );
+    }
+    if let Some(ms) = report.initial_convergence_ms {
+        let _ = writeln!(
+            out,
+            "initial cycle: licensing converged {ms:.0} ms after its last acknowledged write"
         );
     }
     match report.convergence_ms {
