@@ -82,6 +82,10 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// SQLite has one writer at a time; its busy handler makes waiting writers sleep and poll,
+    /// unfairly, and gives up after `busy_timeout`. This process's writers queue here instead
+    /// (readers are not affected: WAL).
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -108,6 +112,7 @@ impl Db {
         Ok(Db {
             pool,
             backend: url.backend(),
+            sqlite_writer: Default::default(),
         })
     }
 
@@ -168,7 +173,15 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
-        blocking(move || write_transaction(&mut *db.checkout()?, work)).await
+        blocking(move || {
+            let _queued = match db.backend {
+                // A panicked writer rolled back; the lock itself guards nothing.
+                Backend::Sqlite => Some(db.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
+                Backend::Postgres => None,
+            };
+            write_transaction(&mut *db.checkout()?, work)
+        })
+        .await
     }
 
     /// A pooled connection for synchronous callers (CLI commands, tests).
