@@ -74,6 +74,11 @@ where
     }
 }
 
+/// Whether the request's bearer token is `expected`, compared in constant time.
+fn presents(parts: &Parts, expected: &str) -> bool {
+    bearer(parts).is_some_and(|presented| token::constant_time_eq(presented, expected))
+}
+
 /// A caller of the entitlement check: the product's service token
 /// (`SEATFLOW_ENTITLEMENT_TOKEN`) or the operator's token. It can only read.
 pub struct EntitlementReader;
@@ -87,12 +92,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let presented = bearer(parts).unwrap_or_default();
         let service = state.0.config.entitlement_token.as_deref();
-        let valid = token::constant_time_eq(presented, &state.0.admin_token)
-            || service
-                .is_some_and(|t| !presented.is_empty() && token::constant_time_eq(presented, t));
-        if valid {
+        if presents(parts, &state.0.admin_token) || service.is_some_and(|t| presents(parts, t)) {
             Ok(EntitlementReader)
         } else {
             Err(Error::Unauthorized("the entitlement or admin token is required".into()).into())
@@ -112,11 +113,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        match bearer(parts) {
-            Some(presented) if token::constant_time_eq(presented, &state.0.admin_token) => {
-                Ok(Operator)
-            }
-            _ => Err(Error::Unauthorized("the admin token is required".into()).into()),
+        if presents(parts, &state.0.admin_token) {
+            Ok(Operator)
+        } else {
+            Err(Error::Unauthorized("the admin token is required".into()).into())
         }
     }
 }
@@ -133,12 +133,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        match (&state.0.config.metrics_token, bearer(parts)) {
-            (None, _) => Ok(MetricsReader),
-            (Some(expected), Some(presented)) if token::constant_time_eq(presented, expected) => {
-                Ok(MetricsReader)
+        match &state.0.config.metrics_token {
+            Some(expected) if !presents(parts, expected) => {
+                Err(Error::Unauthorized("the metrics token is required".into()).into())
             }
-            _ => Err(Error::Unauthorized("the metrics token is required".into()).into()),
+            _ => Ok(MetricsReader),
         }
     }
 }
