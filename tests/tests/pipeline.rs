@@ -229,7 +229,8 @@ fn worker_cli(server: &TestServer, args: &[&str]) -> String {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "seatflow-worker {args:?}: {} {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()

@@ -101,7 +101,10 @@ impl Db {
         r2d2::ManageConnection::connect(&manager).map_err(|e| connect_error(e.to_string()))?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // Connections open on demand. Keeping idle ones topped up would have the pool's
+            // thread connecting in the background, and a short-lived command (the CLI) that
+            // exits during such a connect crashed in libpq's exit handlers (SIGSEGV).
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             // A server restart leaves pooled PostgreSQL connections dead: check each one as it
             // is handed out (one round trip), so the first requests after a restart succeed.
