@@ -8,7 +8,7 @@ pub mod loadgen;
 
 use std::path::PathBuf;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use reqwest::{Client, Method, RequestBuilder};
 use seatflow_api::Config;
 use seatflow_api::server::Server;
@@ -95,6 +95,30 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Has PostgreSQL end every session on this database, as a server restart or a network cut
+    /// would; returns how many there were.
+    pub fn cut_connections(&self) -> i64 {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            panic!("only PostgreSQL connections can be cut");
+        };
+        #[derive(QueryableByName)]
+        struct Cut {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            cut: i64,
+        }
+        let mut admin = PgConnection::establish(admin_url).expect("admin connection");
+        diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS cut FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Cut>(&mut admin)
+        .expect("terminate sessions")
+        .cut
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {
@@ -155,6 +179,11 @@ pub fn test_config(url: DatabaseUrl, public_url: String) -> Config {
 }
 
 impl TestServer {
+    /// See [`TestDb::cut_connections`].
+    pub fn cut_database_connections(&self) -> i64 {
+        self._test_db.cut_connections()
+    }
+
     pub async fn start(backend: Backend) -> TestServer {
         Self::start_with(backend, |_| {}).await
     }

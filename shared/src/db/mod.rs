@@ -5,7 +5,8 @@
 pub mod schema;
 mod url;
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -39,11 +40,46 @@ pub struct Manager {
     url: DatabaseUrl,
 }
 
+/// A pooled connection, with what the pool needs to know to keep only working ones.
+pub struct Pooled {
+    conn: DbConn,
+    /// When it was last handed back: one that sat idle may have lost its server.
+    returned: Instant,
+    /// A round trip failed as if the server had gone away: the pool closes it.
+    lost: bool,
+}
+
+/// A PostgreSQL connection idle this long is checked with a round trip before it is handed out.
+/// Busy connections are not (that round trip cost as much as a lookup's own queries); one that
+/// fails mid-request is dropped instead, so a server restart costs each of them one error.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConn, Self::Error> {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        Ok(Pooled {
+            conn: self.open()?,
+            returned: Instant::now(),
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), Self::Error> {
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.lost || diesel::r2d2::R2D2Connection::is_broken(&mut pooled.conn)
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConn, diesel::ConnectionError> {
         let target = self.url.connect_target();
         match self.url.backend() {
             Backend::Postgres => PgConnection::establish(target).map(DbConn::Pg),
@@ -62,20 +98,39 @@ impl r2d2::ManageConnection for Manager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
-    }
-
-    /// A connection the server dropped (e.g. PostgreSQL restarted) is not handed out again.
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        diesel::r2d2::R2D2Connection::is_broken(conn)
-    }
 }
 
 /// A connection checked out of the pool; returned to it on drop.
-pub type PooledConn = r2d2::PooledConnection<Manager>;
+pub struct PooledConn(r2d2::PooledConnection<Manager>);
+
+impl PooledConn {
+    /// Marks the connection as gone if `result` says the server went away, so it is not reused.
+    fn note<T>(&mut self, result: &Result<T>) {
+        if matches!(result, Err(Error::Unavailable(_))) {
+            self.0.lost = true;
+        }
+    }
+}
+
+impl Deref for PooledConn {
+    type Target = DbConn;
+
+    fn deref(&self) -> &DbConn {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.0.conn
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        self.0.returned = Instant::now();
+    }
+}
 
 /// The connection pool. Cheap to clone.
 #[derive(Clone)]
@@ -98,7 +153,7 @@ impl Db {
             url: url.clone(),
             cause: cause.split_whitespace().collect::<Vec<_>>().join(" "),
         };
-        r2d2::ManageConnection::connect(&manager).map_err(|e| connect_error(e.to_string()))?;
+        manager.open().map_err(|e| connect_error(e.to_string()))?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             // Connections open on demand. Keeping idle ones topped up would have the pool's
@@ -106,10 +161,8 @@ impl Db {
             // exits during such a connect crashed in libpq's exit handlers (SIGSEGV).
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
-            // A server restart leaves pooled PostgreSQL connections dead: check each one as it
-            // is handed out (one round trip), so the first requests after a restart succeed.
-            // SQLite connections cannot go stale.
-            .test_on_check_out(url.backend() == Backend::Postgres)
+            // `checkout` checks idle connections itself (CHECK_IDLE_AFTER).
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| connect_error(e.to_string()))?;
         Ok(Db {
@@ -164,7 +217,13 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
-        blocking(move || work(&mut *db.checkout()?)).await
+        blocking(move || {
+            let mut conn = db.checkout()?;
+            let result = work(&mut conn);
+            conn.note(&result);
+            result
+        })
+        .await
     }
 
     /// Runs `work` in one write transaction: everything it does commits together or not at all.
@@ -182,16 +241,29 @@ impl Db {
                 Backend::Sqlite => Some(db.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
                 Backend::Postgres => None,
             };
-            write_transaction(&mut *db.checkout()?, work)
+            let mut conn = db.checkout()?;
+            let result = write_transaction(&mut conn, work);
+            conn.note(&result);
+            result
         })
         .await
     }
 
-    /// A pooled connection for synchronous callers (CLI commands, tests).
+    /// A pooled connection for synchronous callers (CLI commands, tests). A PostgreSQL
+    /// connection that sat idle is checked first (a restart of the server leaves pooled
+    /// connections dead); a dead one is closed and the next one tried.
     pub fn checkout(&self) -> Result<PooledConn> {
-        self.pool
-            .get()
-            .map_err(|e| Error::Unavailable(format!("no database connection: {e}")))
+        let unavailable = |e: String| Error::Unavailable(format!("no database connection: {e}"));
+        for _ in 0..=self.pool.max_size() {
+            let mut pooled = self.pool.get().map_err(|e| unavailable(e.to_string()))?;
+            let idle = pooled.returned.elapsed() >= CHECK_IDLE_AFTER;
+            if self.backend == Backend::Postgres && idle && ping(&mut pooled.conn).is_err() {
+                pooled.lost = true;
+                continue;
+            }
+            return Ok(PooledConn(pooled));
+        }
+        Err(unavailable("every pooled connection was dead".into()))
     }
 }
 
