@@ -4,10 +4,13 @@
 //! Every leaf predicate is written so that it is never SQL NULL (absent attributes compare as
 //! false, `ne` as true), so `not` keeps SCIM's two-valued meaning.
 
-use diesel::BoolExpressionMethods;
-use diesel::dsl::sql;
-use diesel::expression::BoxableExpression;
+use diesel::expression::{
+    AppearsOnTable, BoxableExpression, Expression, SelectableExpression, ValidGrouping,
+    is_aggregate,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Text};
+use diesel::{BoolExpressionMethods, QueryResult};
 
 use crate::db::MultiBackend;
 use crate::error::{Error, Result};
@@ -155,14 +158,30 @@ pub fn order_by(kind: ResourceKind, path: &AttrPath, order: SortOrder) -> Option
 }
 
 /// The SQL predicate for `filter` on the table of `kind`.
+///
+/// A filter of one comparison (Entra's `userName eq "…"`, by far the most frequent query) runs
+/// as a cached prepared statement: planning it anew cost PostgreSQL more than running it. Filters
+/// with `and`/`or`/`not` are not cached, because their shapes are unbounded and each cached
+/// shape is a prepared statement kept on every pooled connection.
 pub fn predicate<QS: 'static>(kind: ResourceKind, filter: &Filter) -> Result<Predicate<QS>> {
+    let cache = match filter {
+        Filter::Present(_) | Filter::Compare(..) => Cache::Yes,
+        Filter::ValuePath(_, inner) if matches!(**inner, Filter::Compare(..)) => Cache::Yes,
+        _ => Cache::No,
+    };
+    build(kind, filter, cache)
+}
+
+fn build<QS: 'static>(kind: ResourceKind, filter: &Filter, cache: Cache) -> Result<Predicate<QS>> {
     Ok(match filter {
-        Filter::And(a, b) => Box::new(predicate::<QS>(kind, a)?.and(predicate::<QS>(kind, b)?)),
-        Filter::Or(a, b) => Box::new(predicate::<QS>(kind, a)?.or(predicate::<QS>(kind, b)?)),
-        Filter::Not(inner) => Box::new(diesel::dsl::not(predicate::<QS>(kind, inner)?)),
-        Filter::Present(path) => present(resolve(kind, path)?),
-        Filter::Compare(path, op, value) => compare(resolve(kind, path)?, path, *op, value)?,
-        Filter::ValuePath(path, inner) => value_path(kind, path, inner)?,
+        Filter::And(a, b) => {
+            Box::new(build::<QS>(kind, a, cache)?.and(build::<QS>(kind, b, cache)?))
+        }
+        Filter::Or(a, b) => Box::new(build::<QS>(kind, a, cache)?.or(build::<QS>(kind, b, cache)?)),
+        Filter::Not(inner) => Box::new(diesel::dsl::not(build::<QS>(kind, inner, cache)?)),
+        Filter::Present(path) => present(resolve(kind, path)?, cache),
+        Filter::Compare(path, op, value) => compare(resolve(kind, path)?, path, *op, value, cache)?,
+        Filter::ValuePath(path, inner) => value_path(kind, path, inner, cache)?,
     })
 }
 
@@ -171,20 +190,19 @@ fn value_path<QS: 'static>(
     kind: ResourceKind,
     path: &AttrPath,
     inner: &Filter,
+    cache: Cache,
 ) -> Result<Predicate<QS>> {
     if !matches!(resolve(kind, path)?, Column::Members) {
         return Err(unsupported(path));
     }
     match inner {
-        Filter::Or(a, b) => Ok(Box::new(value_path::<QS>(kind, path, a)?.or(value_path::<
-            QS,
-        >(
-            kind, path, b,
-        )?))),
+        Filter::Or(a, b) => Ok(Box::new(
+            value_path::<QS>(kind, path, a, cache)?.or(value_path::<QS>(kind, path, b, cache)?),
+        )),
         Filter::Compare(sub, CompareOp::Eq, value)
             if sub.urn.is_none() && sub.sub.is_none() && sub.name.eq_ignore_ascii_case("value") =>
         {
-            compare(Column::Members, path, CompareOp::Eq, value)
+            compare(Column::Members, path, CompareOp::Eq, value, cache)
         }
         _ => Err(invalid(format!(
             "only 'value eq' is supported inside {}[...]",
@@ -193,7 +211,7 @@ fn value_path<QS: 'static>(
     }
 }
 
-fn present<QS>(column: Column) -> Predicate<QS> {
+fn present<QS>(column: Column, cache: Cache) -> Predicate<QS> {
     let text = match column {
         Column::Exact { column, .. } | Column::Folded { column, .. } => {
             format!("({column} IS NOT NULL AND {column} <> '')")
@@ -203,7 +221,7 @@ fn present<QS>(column: Column) -> Predicate<QS> {
             "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id)".to_owned()
         }
     };
-    Box::new(sql::<Bool>(&text))
+    Box::new(Leaf::new(text, None, "", cache))
 }
 
 fn compare<QS>(
@@ -211,6 +229,7 @@ fn compare<QS>(
     path: &AttrPath,
     op: CompareOp,
     value: &CompValue,
+    cache: Cache,
 ) -> Result<Predicate<QS>> {
     match column {
         Column::Boolean(name) => {
@@ -235,9 +254,12 @@ fn compare<QS>(
                     )));
                 }
             };
-            Ok(Box::new(
-                sql::<Bool>(&format!("{name} {sql_op} ")).bind::<Bool, _>(wanted),
-            ))
+            Ok(Box::new(Leaf::new(
+                format!("{name} {sql_op} "),
+                Some(Bound::Bool(wanted)),
+                "",
+                cache,
+            )))
         }
         Column::Timestamp(name) => {
             let text = string_value(path, value)?;
@@ -245,26 +267,29 @@ fn compare<QS>(
                 .map_err(|_| invalid(format!("'{text}' is not an RFC 3339 date-time")))?
                 .with_timezone(&chrono::Utc)
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            text_compare(name, false, op, instant)
+            text_compare(name, false, op, instant, cache)
         }
         Column::Exact { column, nullable } => {
-            text_compare(column, nullable, op, string_value(path, value)?)
+            text_compare(column, nullable, op, string_value(path, value)?, cache)
         }
         Column::Folded { column, nullable } => text_compare(
             column,
             nullable,
             op,
             string_value(path, value)?.to_lowercase(),
+            cache,
         ),
         Column::Members => {
             if op != CompareOp::Eq {
                 return Err(invalid("members supports only eq".to_owned()));
             }
-            Ok(Box::new(
-                sql::<Bool>("EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND m.user_id = ")
-                    .bind::<Text, _>(string_value(path, value)?)
-                    .sql(")"),
-            ))
+            Ok(Box::new(Leaf::new(
+                "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND m.user_id = "
+                    .to_owned(),
+                Some(Bound::Text(string_value(path, value)?)),
+                ")",
+                cache,
+            )))
         }
     }
 }
@@ -285,6 +310,7 @@ fn text_compare<QS>(
     nullable: bool,
     op: CompareOp,
     value: String,
+    cache: Cache,
 ) -> Result<Predicate<QS>> {
     let (sql_op, operand) = match op {
         CompareOp::Eq => ("=", value),
@@ -297,7 +323,7 @@ fn text_compare<QS>(
         CompareOp::Sw => ("LIKE", format!("{}%", escape_like(&value))),
         CompareOp::Ew => ("LIKE", format!("%{}", escape_like(&value))),
     };
-    let escape = if sql_op == "LIKE" {
+    let tail = if sql_op == "LIKE" {
         " ESCAPE '\\')"
     } else {
         ")"
@@ -309,11 +335,81 @@ fn text_compare<QS>(
         (true, _) => "({column} IS NOT NULL AND ",
     }
     .replace("{column}", column);
-    Ok(Box::new(
-        sql::<Bool>(&format!("{guard}{column} {sql_op} "))
-            .bind::<Text, _>(operand)
-            .sql(escape),
-    ))
+    Ok(Box::new(Leaf::new(
+        format!("{guard}{column} {sql_op} "),
+        Some(Bound::Text(operand)),
+        tail,
+        cache,
+    )))
+}
+
+/// Whether a predicate's statement may be kept prepared (see [`predicate`]).
+#[derive(Debug, Clone, Copy)]
+enum Cache {
+    Yes,
+    No,
+}
+
+/// A value bound into a [`Leaf`].
+#[derive(Debug, Clone)]
+enum Bound {
+    Text(String),
+    Bool(bool),
+}
+
+/// One comparison: SQL text, at most one bound value, more SQL text. Unlike diesel's `sql()`
+/// literal it can be part of a cached prepared statement, which is sound because its text is
+/// made of column names and operators only, never of values.
+#[derive(Debug, Clone)]
+struct Leaf {
+    head: String,
+    value: Option<Bound>,
+    tail: &'static str,
+    cache: Cache,
+}
+
+impl Leaf {
+    fn new(head: String, value: Option<Bound>, tail: &'static str, cache: Cache) -> Leaf {
+        Leaf {
+            head,
+            value,
+            tail,
+            cache,
+        }
+    }
+}
+
+impl Expression for Leaf {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for Leaf {}
+
+impl<QS> SelectableExpression<QS> for Leaf {}
+
+impl ValidGrouping<()> for Leaf {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Leaf {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<MultiBackend> for Leaf {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        if matches!(self.cache, Cache::No) {
+            out.unsafe_to_cache_prepared();
+        }
+        out.push_sql(&self.head);
+        match &self.value {
+            Some(Bound::Text(text)) => out.push_bind_param::<Text, String>(text)?,
+            Some(Bound::Bool(flag)) => out.push_bind_param::<Bool, bool>(flag)?,
+            None => {}
+        }
+        out.push_sql(self.tail);
+        Ok(())
+    }
 }
 
 /// `value` with LIKE's metacharacters escaped (for `ESCAPE '\\'`), so it matches literally.
