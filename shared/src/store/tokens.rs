@@ -107,20 +107,19 @@ pub fn reset(conn: &mut DbConn, license_id: &str) -> Result<IssuedToken> {
     issue(conn, license_id)
 }
 
-/// The license a presented secret belongs to, if the token is live.
+/// The license a presented secret belongs to, if the token is live (one query: it runs on
+/// every SCIM request).
 pub fn authenticate(conn: &mut DbConn, secret: &str) -> Result<Option<(License, TokenInfo)>> {
+    use crate::db::schema::licenses;
     let digest = token::hash(secret);
     let found = scim_tokens::table
+        .inner_join(licenses::table)
         .filter(scim_tokens::token_hash.eq(&digest))
         .filter(scim_tokens::revoked_at.is_null())
-        .select(TokenInfo::as_select())
-        .first(conn)
+        .select((License::as_select(), TokenInfo::as_select()))
+        .first::<(License, TokenInfo)>(conn)
         .optional()?;
-    let Some(info) = found.filter(|t| token::constant_time_eq(&t.token_hash, &digest)) else {
-        return Ok(None);
-    };
-    let license = licenses::get(conn, &info.license_id)?;
-    Ok(Some((license, info)))
+    Ok(found.filter(|(_, t)| token::constant_time_eq(&t.token_hash, &digest)))
 }
 
 /// Whether `last_used_at` is stale enough to be worth a write.
