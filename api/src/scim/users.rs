@@ -70,7 +70,8 @@ pub async fn create(
         .write_with_event(license.id, &request, move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
             let change = Change::user(&row.id);
-            Ok((seated(c, row)?, change))
+            // A new user has no seat yet: licensing runs after the commit.
+            Ok(((row, None), change))
         })
         .await?;
     respond(&state, &row, StatusCode::CREATED, &query)

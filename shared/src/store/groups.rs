@@ -49,28 +49,7 @@ fn display_name_key(display_name: &str) -> String {
     display_name.to_lowercase()
 }
 
-fn ensure_display_name_free(
-    conn: &mut DbConn,
-    license_id: &str,
-    display_name: &str,
-    except_id: Option<&str>,
-) -> Result<()> {
-    let taken: Option<String> = groups::table
-        .filter(groups::license_id.eq(license_id))
-        .filter(groups::display_name_key.eq(display_name_key(display_name)))
-        .select(groups::id)
-        .first(conn)
-        .optional()?;
-    match taken {
-        Some(id) if Some(id.as_str()) != except_id => Err(Error::Conflict(format!(
-            "a group with displayName '{display_name}' already exists"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 pub fn insert(conn: &mut DbConn, license_id: &str, fields: GroupFields) -> Result<GroupRow> {
-    ensure_display_name_free(conn, license_id, &fields.display_name, None)?;
     let now = time::now();
     let row = GroupRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -82,19 +61,27 @@ pub fn insert(conn: &mut DbConn, license_id: &str, fields: GroupFields) -> Resul
         created_at: now.clone(),
         updated_at: now,
     };
-    diesel::insert_into(groups::table)
-        .values((
-            groups::id.eq(&row.id),
-            groups::license_id.eq(&row.license_id),
-            groups::display_name.eq(&row.display_name),
-            groups::display_name_key.eq(display_name_key(&row.display_name)),
-            groups::external_id.eq(&row.external_id),
-            groups::document.eq(&row.document),
-            groups::version.eq(row.version),
-            groups::created_at.eq(&row.created_at),
-            groups::updated_at.eq(&row.updated_at),
-        ))
-        .execute(conn)?;
+    super::unique(
+        diesel::insert_into(groups::table)
+            .values((
+                groups::id.eq(&row.id),
+                groups::license_id.eq(&row.license_id),
+                groups::display_name.eq(&row.display_name),
+                groups::display_name_key.eq(display_name_key(&row.display_name)),
+                groups::external_id.eq(&row.external_id),
+                groups::document.eq(&row.document),
+                groups::version.eq(row.version),
+                groups::created_at.eq(&row.created_at),
+                groups::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || {
+            format!(
+                "a group with displayName '{}' already exists",
+                row.display_name
+            )
+        },
+    )?;
     Ok(row)
 }
 
@@ -110,12 +97,6 @@ pub fn get(conn: &mut DbConn, license_id: &str, id: &str) -> Result<GroupRow> {
 
 /// Replaces the group's fields and document (not its members), bumping its version.
 pub fn update(conn: &mut DbConn, current: &GroupRow, fields: GroupFields) -> Result<GroupRow> {
-    ensure_display_name_free(
-        conn,
-        &current.license_id,
-        &fields.display_name,
-        Some(&current.id),
-    )?;
     let row = GroupRow {
         display_name: fields.display_name,
         external_id: fields.external_id,
@@ -124,16 +105,24 @@ pub fn update(conn: &mut DbConn, current: &GroupRow, fields: GroupFields) -> Res
         updated_at: time::now(),
         ..current.clone()
     };
-    diesel::update(groups::table.find(&row.id))
-        .set((
-            groups::display_name.eq(&row.display_name),
-            groups::display_name_key.eq(display_name_key(&row.display_name)),
-            groups::external_id.eq(&row.external_id),
-            groups::document.eq(&row.document),
-            groups::version.eq(row.version),
-            groups::updated_at.eq(&row.updated_at),
-        ))
-        .execute(conn)?;
+    super::unique(
+        diesel::update(groups::table.find(&row.id))
+            .set((
+                groups::display_name.eq(&row.display_name),
+                groups::display_name_key.eq(display_name_key(&row.display_name)),
+                groups::external_id.eq(&row.external_id),
+                groups::document.eq(&row.document),
+                groups::version.eq(row.version),
+                groups::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || {
+            format!(
+                "a group with displayName '{}' already exists",
+                row.display_name
+            )
+        },
+    )?;
     Ok(row)
 }
 
@@ -166,23 +155,22 @@ pub fn list(
         Ok(q)
     };
     match listing::plan(ResourceKind::Group, query)? {
-        Plan::Sql { filter, order } => {
-            let total: i64 = scoped(filter.as_ref())?.count().get_result(conn)?;
-            if query.page.count == 0 {
-                return Ok((total, Vec::new()));
-            }
-            let mut q = scoped(filter.as_ref())?;
-            if let Some(order) = order {
-                q = q.order(sql::<Text>(&order));
-            }
-            let rows = q
-                .then_order_by((groups::created_at, groups::id))
-                .offset(query.page.offset())
-                .limit(query.page.count)
-                .select(GroupRow::as_select())
-                .load(conn)?;
-            Ok((total, rows))
-        }
+        Plan::Sql { filter, order } => listing::sql_page(
+            conn,
+            query.page,
+            |c| Ok(scoped(filter.as_ref())?.count().get_result(c)?),
+            |c| {
+                let mut q = scoped(filter.as_ref())?;
+                if let Some(order) = &order {
+                    q = q.order(sql::<Text>(order));
+                }
+                Ok(q.then_order_by((groups::created_at, groups::id))
+                    .offset(query.page.offset())
+                    .limit(query.page.count)
+                    .select(GroupRow::as_select())
+                    .load(c)?)
+            },
+        ),
         Plan::Scan {
             prefilter,
             residual,

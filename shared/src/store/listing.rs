@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use crate::ScimType;
+use crate::db::DbConn;
 use crate::error::{Error, Result};
 use crate::scim::ResourceKind;
 use crate::scim::filter::{self, Filter};
@@ -89,6 +90,27 @@ pub(crate) fn plan(kind: ResourceKind, query: &ListQuery<'_>) -> Result<Plan> {
         prefilter: join(indexed),
         residual,
     })
+}
+
+/// Runs a query planned all in SQL: the page first, then `count` only when the page does not
+/// tell the total already (a lookup by userName, the commonest query, needs no second one).
+pub(crate) fn sql_page<R>(
+    conn: &mut DbConn,
+    page: Page,
+    count: impl FnOnce(&mut DbConn) -> Result<i64>,
+    load: impl FnOnce(&mut DbConn) -> Result<Vec<R>>,
+) -> Result<(i64, Vec<R>)> {
+    if page.count == 0 {
+        return Ok((count(conn)?, Vec::new()));
+    }
+    let rows = load(conn)?;
+    let seen = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let total = if seen < page.count && (seen > 0 || page.offset() == 0) {
+        page.offset() + seen
+    } else {
+        count(conn)?
+    };
+    Ok((total, rows))
 }
 
 fn conjuncts(filter: &Filter) -> Vec<&Filter> {

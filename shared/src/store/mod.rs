@@ -14,6 +14,22 @@ pub mod seats;
 pub mod tokens;
 pub mod users;
 
+/// A write's outcome, with a violation of a unique index turned into the SCIM `uniqueness`
+/// conflict `taken` describes. The index is the one check of a name's uniqueness: it also holds
+/// between concurrent writers, and costs no extra query.
+pub(crate) fn unique(
+    written: diesel::QueryResult<usize>,
+    taken: impl FnOnce() -> String,
+) -> crate::Result<usize> {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+    match written {
+        Err(D::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(crate::Error::Conflict(taken()))
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Paging of a list query (1-based `startIndex`, RFC 7644 §3.4.2.4).
 #[derive(Debug, Clone, Copy)]
 pub struct Page {

@@ -55,28 +55,7 @@ fn display_name_key(display_name: Option<&String>) -> Option<String> {
     display_name.map(|name| fold(name))
 }
 
-fn ensure_user_name_free(
-    conn: &mut DbConn,
-    license_id: &str,
-    user_name: &str,
-    except_id: Option<&str>,
-) -> Result<()> {
-    let taken: Option<String> = users::table
-        .filter(users::license_id.eq(license_id))
-        .filter(users::user_name_key.eq(user_name_key(user_name)))
-        .select(users::id)
-        .first(conn)
-        .optional()?;
-    match taken {
-        Some(id) if Some(id.as_str()) != except_id => Err(Error::Conflict(format!(
-            "a user with userName '{user_name}' already exists"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 pub fn insert(conn: &mut DbConn, license_id: &str, fields: UserFields) -> Result<UserRow> {
-    ensure_user_name_free(conn, license_id, &fields.user_name, None)?;
     let now = time::now();
     let row = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -90,22 +69,25 @@ pub fn insert(conn: &mut DbConn, license_id: &str, fields: UserFields) -> Result
         created_at: now.clone(),
         updated_at: now,
     };
-    diesel::insert_into(users::table)
-        .values((
-            users::id.eq(&row.id),
-            users::license_id.eq(&row.license_id),
-            users::user_name.eq(&row.user_name),
-            users::user_name_key.eq(user_name_key(&row.user_name)),
-            users::external_id.eq(&row.external_id),
-            users::display_name.eq(&row.display_name),
-            users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
-            users::active.eq(row.active),
-            users::document.eq(&row.document),
-            users::version.eq(row.version),
-            users::created_at.eq(&row.created_at),
-            users::updated_at.eq(&row.updated_at),
-        ))
-        .execute(conn)?;
+    super::unique(
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(&row.id),
+                users::license_id.eq(&row.license_id),
+                users::user_name.eq(&row.user_name),
+                users::user_name_key.eq(user_name_key(&row.user_name)),
+                users::external_id.eq(&row.external_id),
+                users::display_name.eq(&row.display_name),
+                users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
+                users::active.eq(row.active),
+                users::document.eq(&row.document),
+                users::version.eq(row.version),
+                users::created_at.eq(&row.created_at),
+                users::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || format!("a user with userName '{}' already exists", row.user_name),
+    )?;
     Ok(row)
 }
 
@@ -121,12 +103,6 @@ pub fn get(conn: &mut DbConn, license_id: &str, id: &str) -> Result<UserRow> {
 
 /// Replaces the user's fields and document, bumping its version.
 pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Result<UserRow> {
-    ensure_user_name_free(
-        conn,
-        &current.license_id,
-        &fields.user_name,
-        Some(&current.id),
-    )?;
     let row = UserRow {
         user_name: fields.user_name,
         external_id: fields.external_id,
@@ -137,19 +113,22 @@ pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Resul
         updated_at: time::now(),
         ..current.clone()
     };
-    diesel::update(users::table.find(&row.id))
-        .set((
-            users::user_name.eq(&row.user_name),
-            users::user_name_key.eq(user_name_key(&row.user_name)),
-            users::external_id.eq(&row.external_id),
-            users::display_name.eq(&row.display_name),
-            users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
-            users::active.eq(row.active),
-            users::document.eq(&row.document),
-            users::version.eq(row.version),
-            users::updated_at.eq(&row.updated_at),
-        ))
-        .execute(conn)?;
+    super::unique(
+        diesel::update(users::table.find(&row.id))
+            .set((
+                users::user_name.eq(&row.user_name),
+                users::user_name_key.eq(user_name_key(&row.user_name)),
+                users::external_id.eq(&row.external_id),
+                users::display_name.eq(&row.display_name),
+                users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
+                users::active.eq(row.active),
+                users::document.eq(&row.document),
+                users::version.eq(row.version),
+                users::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || format!("a user with userName '{}' already exists", row.user_name),
+    )?;
     Ok(row)
 }
 
@@ -207,23 +186,22 @@ pub fn list(
         Ok(q)
     };
     match listing::plan(ResourceKind::User, query)? {
-        Plan::Sql { filter, order } => {
-            let total: i64 = scoped(filter.as_ref())?.count().get_result(conn)?;
-            if query.page.count == 0 {
-                return Ok((total, Vec::new()));
-            }
-            let mut q = scoped(filter.as_ref())?;
-            if let Some(order) = order {
-                q = q.order(sql::<Text>(&order));
-            }
-            let rows = q
-                .then_order_by((users::created_at, users::id))
-                .offset(query.page.offset())
-                .limit(query.page.count)
-                .select(UserRow::as_select())
-                .load(conn)?;
-            Ok((total, rows))
-        }
+        Plan::Sql { filter, order } => listing::sql_page(
+            conn,
+            query.page,
+            |c| Ok(scoped(filter.as_ref())?.count().get_result(c)?),
+            |c| {
+                let mut q = scoped(filter.as_ref())?;
+                if let Some(order) = &order {
+                    q = q.order(sql::<Text>(order));
+                }
+                Ok(q.then_order_by((users::created_at, users::id))
+                    .offset(query.page.offset())
+                    .limit(query.page.count)
+                    .select(UserRow::as_select())
+                    .load(c)?)
+            },
+        ),
         Plan::Scan {
             prefilter,
             residual,
