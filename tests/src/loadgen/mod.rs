@@ -1531,8 +1531,9 @@ async fn observe(runner: &Runner, tenant: &Tenant) -> Observed {
     observed
 }
 
-/// Seats per license against the ledger: assigned = min(entitled, seats), only entitled users
-/// hold seats, the others wait.
+/// Seats per license against the ledger, and the DESIGN §5 invariants: assigned =
+/// min(entitled, seats) = `seats_used`, only entitled users hold or wait for seats, each at
+/// most once, and the others wait in a queue numbered 1..n, each with a reason.
 async fn seat_check(
     runner: &Runner,
     tenants: &[Tenant],
@@ -1550,15 +1551,15 @@ async fn seat_check(
             .await
             .and_then(|l| l["seats_used"].as_i64())
             .unwrap_or(-1);
-        let mut listed = BTreeMap::new();
+        let mut listed: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for status in ["assigned", "blocked"] {
-            let mut ids = Vec::new();
+            let mut rows = Vec::new();
             loop {
                 let page = runner
                     .admin_get(&format!(
                         "/api/v1/licenses/{}/seats?status={status}&offset={}&limit=1000",
                         tenant.license_id,
-                        ids.len()
+                        rows.len()
                     ))
                     .await
                     .and_then(|p| p.as_array().cloned())
@@ -1566,13 +1567,11 @@ async fn seat_check(
                 if page.is_empty() {
                     break;
                 }
-                ids.extend(
-                    page.iter()
-                        .filter_map(|s| s["user_id"].as_str().map(str::to_owned)),
-                );
+                rows.extend(page);
             }
-            listed.insert(status, ids);
+            listed.insert(status, rows);
         }
+        let user = |row: &Value| row["user_id"].as_str().unwrap_or_default().to_owned();
         let expected = entitled.len().min(seats.max(0) as usize);
         let mut problems = Vec::new();
         if seats_used != expected as i64 {
@@ -1591,12 +1590,28 @@ async fn seat_check(
                 entitled.len() - expected
             ));
         }
-        let not_entitled = listed["assigned"]
+        for status in ["assigned", "blocked"] {
+            let not_entitled = listed[status]
+                .iter()
+                .filter(|row| !entitled.contains(&user(row)))
+                .count();
+            if not_entitled > 0 {
+                problems.push(format!("{not_entitled} {status} users are not entitled"));
+            }
+        }
+        let holders: BTreeSet<String> = listed.values().flatten().map(user).collect();
+        if holders.len() != listed.values().map(Vec::len).sum::<usize>() {
+            problems.push("a user holds more than one seat row".to_owned());
+        }
+        let misnumbered = listed["blocked"]
             .iter()
-            .filter(|u| !entitled.contains(*u))
+            .enumerate()
+            .filter(|(i, row)| row["queue_position"] != i + 1 || !row["reason"].is_string())
             .count();
-        if not_entitled > 0 {
-            problems.push(format!("{not_entitled} assigned users are not entitled"));
+        if misnumbered > 0 {
+            problems.push(format!(
+                "{misnumbered} waiting users out of queue order or without a reason"
+            ));
         }
         checks.push(SeatCheck {
             license_id: tenant.license_id.clone(),
