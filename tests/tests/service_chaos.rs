@@ -17,7 +17,7 @@ use seatflow_tests::chaos::{Deployment, during_burst};
 use seatflow_tests::{amqp_url, read};
 use serde_json::json;
 
-/// How long each service stays down while the burst goes on.
+/// How long (at least) each service stays down while the burst goes on.
 const OUTAGE: Duration = Duration::from_secs(4);
 
 const REQUEST_TIMEOUT_SECS: u64 = 10;
@@ -86,7 +86,8 @@ async fn postgres_restart_mid_burst_gives_503_then_recovers_without_a_restart() 
     let probe = deployment.create_license("Outage probe", 5).await;
     let burst = deployment.burst();
     let progress = burst.progress.clone();
-    let mut acked_while_down = 0;
+    let (mut acked_while_down, mut down_for, mut recovered_in) =
+        (0, Duration::ZERO, Duration::ZERO);
     let report = during_burst(burst, async {
         let _guard = PostgresBack;
         postgres("stop").await;
@@ -94,7 +95,8 @@ async fn postgres_restart_mid_burst_gives_503_then_recovers_without_a_restart() 
         // Answers to writes committed just before the stop may still be on their way.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let acked_before = progress.writes_acked();
-        for _ in 0..3 {
+        // At once: each waits for the pool's connection timeout before its 503.
+        let probes = (0..3).map(|_| async {
             let sent = Instant::now();
             let response = probe
                 .request(reqwest::Method::POST, "/Users")
@@ -111,20 +113,35 @@ async fn postgres_restart_mid_burst_gives_503_then_recovers_without_a_restart() 
                 sent.elapsed() < Duration::from_secs(REQUEST_TIMEOUT_SECS),
                 "answered within the request timeout"
             );
-        }
+        });
+        futures_util::future::join_all(probes).await;
         tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
         acked_while_down = progress.writes_acked() - acked_before;
+        down_for = down.elapsed();
         postgres("start").await;
+        // Recovers by itself: the pools reconnect, the relay and the worker resume.
+        let up = Instant::now();
+        while probe.get("/Users?count=0").await.0 != 200 {
+            assert!(
+                up.elapsed() < Duration::from_secs(60),
+                "the API did not recover"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        recovered_in = up.elapsed();
     })
     .await;
-    println!("PostgreSQL down for {OUTAGE:?}: {acked_while_down} writes acknowledged meanwhile");
+    deployment
+        .check("PostgreSQL stopped and started", &report, started)
+        .await;
+    println!(
+        "PostgreSQL down for {down_for:?}: {acked_while_down} writes acknowledged meanwhile; \
+         the API answered again {recovered_in:?} after it started"
+    );
     assert_eq!(
         acked_while_down, 0,
         "no write is acknowledged without its database"
     );
-    deployment
-        .check("PostgreSQL stopped and started", &report, started)
-        .await;
     // The burst met the outage, as 503s only: no request hung past the request timeout.
     assert!(report.statuses.contains_key("503"), "{:?}", report.statuses);
     assert!(
@@ -163,7 +180,10 @@ impl Drop for RabbitBack {
 async fn rabbitmq_stop_and_start_mid_burst_loses_nothing() {
     let started = Instant::now();
     let deployment = Deployment::start(&amqp_url(), &[]).await;
-    let burst = deployment.burst();
+    let mut burst = deployment.burst();
+    // Paced so that creating the users takes some 12 s: the burst is still writing once
+    // stop_app, which takes seconds, has taken effect.
+    burst.rate = Some((burst.tenants * burst.users) as f64 / 6.0);
     let progress = burst.progress.clone();
     let (mut waiting, mut acked_while_down) = (0, 0);
     let report = during_burst(burst, async {
@@ -177,6 +197,9 @@ async fn rabbitmq_stop_and_start_mid_burst_loses_nothing() {
         rabbitmq("start_app").await;
     })
     .await;
+    deployment
+        .check("RabbitMQ stop_app and start_app", &report, started)
+        .await;
     println!(
         "RabbitMQ down for {OUTAGE:?}: {acked_while_down} writes acknowledged meanwhile, \
          {waiting} events waiting in the outbox at its end"
@@ -186,7 +209,4 @@ async fn rabbitmq_stop_and_start_mid_burst_loses_nothing() {
         "writes go on while the broker is down"
     );
     assert!(waiting > 0, "their events wait in the outbox");
-    deployment
-        .check("RabbitMQ stop_app and start_app", &report, started)
-        .await;
 }
