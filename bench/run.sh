@@ -56,7 +56,8 @@ wait_ready() {
   done
   echo "server at $1 did not start" >&2; exit 1
 }
-loadgen() { "$TARGET/seatflow-loadgen" --admin-token "$TOKEN" --quiet "$@"; }
+# `=`: a token may begin with `-`, which would read as an option.
+loadgen() { "$TARGET/seatflow-loadgen" --admin-token="$TOKEN" --quiet "$@"; }
 
 echo "== 1. pgbench: single-row INSERT per transaction, 32 clients, ${PGBENCH_SECS}s"
 psql -q "$PG_ADMIN" -c "CREATE DATABASE ${DB}_pgbench" >/dev/null

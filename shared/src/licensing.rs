@@ -106,12 +106,16 @@ struct Decision {
     reason: &'static str,
 }
 
+/// Serialises the reconciles of a license. On PostgreSQL `FOR NO KEY UPDATE`, not `FOR UPDATE`:
+/// the latter also blocks the key-share lock a SCIM write's outbox insert takes on the license
+/// (its foreign key), and a write that had already cascaded into a seat row the reconcile goes
+/// on to update then deadlocked with it (a DELETE /Users answered 500 under the chaos burst).
 fn lock_license(conn: &mut DbConn, license_id: &str) -> Result<Option<License>> {
     Ok(match conn {
         DbConn::Pg(pg) => licenses::table
             .find(license_id)
             .select(License::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(pg)
             .optional()?,
         // SQLite write transactions are serialised by BEGIN IMMEDIATE already.

@@ -4,6 +4,7 @@
 //! PostgreSQL tests are never skipped: if the server at `SEATFLOW_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) cannot be reached, they fail.
 
+pub mod chaos;
 pub mod loadgen;
 
 use std::path::PathBuf;
@@ -521,6 +522,29 @@ pub async fn spawn_api_with(
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
+    let child = spawn_api_at(
+        port,
+        database_url,
+        amqp,
+        prefix,
+        admin_token,
+        extra_env,
+        stderr,
+    )
+    .await;
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// `spawn_api_with` on a given port (a restarted API keeps its clients' URL).
+pub async fn spawn_api_at(
+    port: u16,
+    database_url: &DatabaseUrl,
+    amqp: &str,
+    prefix: &str,
+    admin_token: &str,
+    extra_env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> ChildProcess {
     let base_url = format!("http://127.0.0.1:{port}");
     let child = std::process::Command::new(binary("seatflow-api"))
         .env_clear()
@@ -546,7 +570,7 @@ pub async fn spawn_api_with(
             .await
             .is_ok_and(|r| r.status() == 200);
         if ready {
-            return (child, base_url);
+            return child;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -1,9 +1,20 @@
 //! A tiny `seatflow-loadgen` plan against a real server: no 5xx, licensing converges, the seats
-//! match the expected outcome and every acknowledged write is visible.
+//! match the expected outcome and every acknowledged write is visible; and with
+//! `--retry-outages` behind a proxy that loses answers, the same with an exact ledger.
 
+#![allow(clippy::unwrap_used)]
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use seatflow_tests::loadgen::{self, Options};
 use seatflow_tests::{Backend, TestServer};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_entra_burst_converges_with_the_right_seats() {
@@ -12,8 +23,7 @@ async fn a_small_entra_burst_converges_with_the_right_seats() {
         "seatflow-loadgen",
         "--url",
         &server.base_url,
-        "--admin-token",
-        &server.admin_token,
+        &format!("--admin-token={}", server.admin_token),
         "--tenants",
         "2",
         "--users",
@@ -72,5 +82,126 @@ async fn a_small_entra_burst_converges_with_the_right_seats() {
         "{summary}"
     );
     assert!(report.memory["self"].peak_rss_mb > 0.0, "{summary}");
+    assert!(report.ok, "{summary}");
+}
+
+/// A proxy in front of the server that fails a third of the SCIM writes with a 503: half of
+/// them before forwarding (not applied), half after the server applied them (the answer lost).
+struct LossyProxy {
+    upstream: String,
+    client: reqwest::Client,
+    writes: AtomicU64,
+}
+
+fn unavailable() -> Response {
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "503",
+        "detail": "injected outage",
+    });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, "0"),
+            (header::CONTENT_TYPE, "application/scim+json"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn forward(State(proxy): State<Arc<LossyProxy>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let write = parts.method != Method::GET && parts.uri.path().starts_with("/scim/");
+    let fault = write.then(|| proxy.writes.fetch_add(1, Ordering::Relaxed) % 6);
+    if fault == Some(1) {
+        return unavailable();
+    }
+    let mut upstream = proxy
+        .client
+        .request(parts.method, format!("{}{}", proxy.upstream, parts.uri))
+        .body(body);
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+        if let Some(value) = parts.headers.get(&name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = upstream.send().await.unwrap();
+    if fault == Some(4) {
+        return unavailable();
+    }
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let mut response = (status, answer.bytes().await.unwrap()).into_response();
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_whose_answer_was_lost_are_retried_and_the_ledger_stays_exact() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    // Tenant URLs point at the proxy, so every SCIM request goes through it.
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.public_url = proxy_url.clone()).await;
+    let proxy = Arc::new(LossyProxy {
+        upstream: server.base_url.clone(),
+        client: reqwest::Client::new(),
+        writes: AtomicU64::new(0),
+    });
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
+    tokio::spawn(axum::serve(listener, app).into_future());
+
+    let options = Options::parse_from([
+        "seatflow-loadgen",
+        "--url",
+        &proxy_url,
+        &format!("--admin-token={}", server.admin_token),
+        "--tenants",
+        "2",
+        "--users",
+        "40",
+        "--groups",
+        "3",
+        "--members-per-group",
+        "15",
+        "--batch",
+        "4",
+        "--seats",
+        "20",
+        "--licensed-groups",
+        "2",
+        "--concurrency",
+        "8",
+        "--incremental-cycles",
+        "3",
+        "--changes-per-cycle",
+        "15",
+        "--seed",
+        "11",
+        "--converge-timeout",
+        "20",
+        "--retry-outages",
+        "--quiet",
+    ]);
+    let report = loadgen::run(options).await.expect("loadgen runs");
+    let summary = loadgen::summary(&report);
+    let writes = proxy.writes.load(Ordering::Relaxed);
+    let faults = (0..writes).filter(|n| matches!(n % 6, 1 | 4)).count() as u64;
+    assert!(faults > 50, "{summary}");
+    assert_eq!(report.statuses["503"], faults, "{summary}");
+    assert_eq!(report.outages.retries, faults, "{summary}");
+    // Creates and deletes applied before their answer was lost: found by the retry (409 and
+    // a lookup, or 404) and acknowledged with what the server holds.
+    assert!(report.outages.resolved_unknown > 5, "{summary}");
+    assert_eq!(report.writes_unacknowledged, 0, "{summary}");
+    assert!(report.ledger_problems.is_empty(), "{summary}");
     assert!(report.ok, "{summary}");
 }

@@ -8,21 +8,22 @@ pub mod plan;
 pub mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::{Client, Method};
+use reqwest::{Client, Method, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use ledger::{Observed, TenantLedger, Write};
 use plan::{Change, Dialect, PlanState, Spec, TenantPlan};
-use stats::{KindReport, Stats};
+use stats::{Fate, KindReport, NoAnswer, Stats};
 
 /// The knobs (also the command line of `seatflow-loadgen`).
 #[derive(Debug, Clone, clap::Parser, Serialize)]
@@ -103,6 +104,29 @@ pub struct Options {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Ride out outages as Entra does: a request that gets no answer, a 429 or a 502/503/504
+    /// is tried again with backoff (honouring `Retry-After`) instead of counting as a failure;
+    /// a 500 still fails. Without it every 5xx and every request without an answer fails.
+    #[arg(long)]
+    pub retry_outages: bool,
+    /// With --retry-outages: give a request up after this many seconds of outage.
+    #[arg(long, default_value_t = 120.0)]
+    pub outage_budget: f64,
+    /// Acknowledged writes as they happen, for a caller that runs the loadgen alongside
+    /// something else (e.g. a chaos test waiting for the burst to be under way).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub progress: Progress,
+}
+
+/// A live count of acknowledged SCIM writes, shared with the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    pub fn writes_acked(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Options {
@@ -141,6 +165,25 @@ pub struct SeatCheck {
     pub problems: Vec<String>,
 }
 
+/// The outages the requests met (with `--retry-outages`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OutageReport {
+    /// Attempts that met an outage and were tried again.
+    pub retries: u64,
+    /// Attempts that met an outage, by status or kind of transport error.
+    pub causes: BTreeMap<String, u64>,
+    /// From the first to the last attempt that met an outage.
+    pub window_secs: f64,
+    /// Requests given up after `--outage-budget` seconds of outage (failures).
+    pub gave_up: u64,
+    /// Writes whose earlier attempt's fate was unknown and whose retry found them applied: a
+    /// 409 on a create (the existing resource, found by filter, is the acknowledgement) or a
+    /// 404 on a delete.
+    pub resolved_unknown: u64,
+    /// 429 and 503 answers without `Retry-After` or without a SCIM error body.
+    pub bad_answers: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryReport {
     pub pid: u32,
@@ -160,7 +203,10 @@ pub struct Report {
     /// SCIM writes acknowledged with 2xx, and their rate over the write phases.
     pub writes_acked: u64,
     pub writes_per_sec: f64,
+    /// SCIM writes that ended without an acknowledgement (an error answer, or given up).
+    pub writes_unacknowledged: u64,
     pub failures: u64,
+    pub outages: OutageReport,
     pub statuses: BTreeMap<String, u64>,
     pub kinds: BTreeMap<String, KindReport>,
     pub phases: Vec<PhaseReport>,
@@ -196,7 +242,9 @@ struct Runner {
     ledgers: Vec<Mutex<TenantLedger>>,
     start: Instant,
     sent: AtomicU64,
-    writes_acked: AtomicU64,
+    writes_sent: AtomicU64,
+    resolved_unknown: AtomicU64,
+    bad_answers: AtomicU64,
     last_ack: Mutex<Option<Instant>>,
     bar: ProgressBar,
 }
@@ -210,6 +258,59 @@ struct Call<'a> {
     body: Option<String>,
     write: bool,
 }
+
+/// One attempt's answer.
+struct Reply {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Value,
+}
+
+/// The final answer to a call. `uncertain`: an earlier attempt of this write may have been
+/// applied (its answer was lost, or a 5xx), so a 409 on a create or a 404 on a delete may be
+/// that attempt's doing.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+    uncertain: bool,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// An outage worth retrying, and whether the attempt that met it may have been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    NotApplied,
+    MaybeApplied,
+}
+
+fn outage(attempt: &Result<Reply, NoAnswer>) -> Option<Outage> {
+    match attempt {
+        Err(NoAnswer::Refused) => Some(Outage::NotApplied),
+        Err(NoAnswer::Timeout | NoAnswer::Lost) => Some(Outage::MaybeApplied),
+        // Rate limiting happens before any work.
+        Ok(reply) if reply.status == 429 => Some(Outage::NotApplied),
+        // A 503 may come from the request timeout while the work still commits.
+        Ok(reply) if (502..=504).contains(&reply.status) => Some(Outage::MaybeApplied),
+        Ok(_) => None,
+    }
+}
+
+/// A 429 or 503 must say when to come back, in the SCIM error format.
+fn well_formed_refusal(reply: &Reply) -> bool {
+    reply.retry_after.is_some()
+        && reply.body["status"].as_str().and_then(|s| s.parse().ok()) == Some(reply.status)
+        && reply.body["schemas"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s == SCIM_ERROR))
+}
+
+const SCIM_ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 impl Runner {
     /// The intended start of the next request under `--rate` (now otherwise).
@@ -229,41 +330,130 @@ impl Runner {
         }
     }
 
-    async fn call(&self, call: Call<'_>) -> Option<(u16, Value)> {
-        let start = self.pace().await;
-        let mut request = self
-            .client
-            .request(call.method, &call.url)
-            .bearer_auth(call.token);
-        if let Some(body) = call.body {
-            request = request
-                .header("content-type", "application/scim+json")
-                .body(body);
+    /// Sends a request; with `--retry-outages`, again after each outage until it gets a real
+    /// answer or the outage budget is spent (None: no answer).
+    async fn call(&self, call: Call<'_>) -> Option<Answer> {
+        if call.write {
+            self.writes_sent.fetch_add(1, Ordering::Relaxed);
         }
-        let result = match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                match response.bytes().await {
-                    Ok(bytes) => Some((
-                        status,
-                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                    )),
-                    Err(_) => None,
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(2))
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let budget = Duration::from_secs_f64(self.options.outage_budget.max(0.0));
+        let mut outage_since: Option<Instant> = None;
+        let mut uncertain = false;
+        loop {
+            let start = self.pace().await;
+            let attempt = self.attempt(&call).await;
+            if let Ok(reply) = &attempt
+                && matches!(reply.status, 429 | 503)
+                && !well_formed_refusal(reply)
+            {
+                self.bad_answers.fetch_add(1, Ordering::Relaxed);
+            }
+            let met = outage(&attempt).filter(|_| self.options.retry_outages);
+            let fate = match met {
+                None => Fate::Final,
+                Some(_) if outage_since.get_or_insert(start).elapsed() > budget => Fate::GaveUp,
+                Some(_) => Fate::Retried,
+            };
+            let status = attempt.as_ref().map(|r| r.status).map_err(|e| *e);
+            self.stats
+                .lock()
+                .expect("stats")
+                .record(&call.kind, start, status, fate);
+            self.bar.inc(1);
+            match (fate, attempt) {
+                (Fate::Final, Ok(reply)) => {
+                    let answer = Answer {
+                        status: reply.status,
+                        body: reply.body,
+                        uncertain,
+                    };
+                    if call.write && answer.ok() {
+                        self.ack();
+                    }
+                    return Some(answer);
+                }
+                (Fate::Final | Fate::GaveUp, _) => return None,
+                (Fate::Retried, attempt) => {
+                    uncertain |= call.write && met == Some(Outage::MaybeApplied);
+                    let asked = attempt.ok().and_then(|r| r.retry_after);
+                    let delay = delays.next().unwrap_or_default();
+                    tokio::time::sleep(asked.map_or(delay, |a| a.max(delay))).await;
                 }
             }
-            Err(_) => None,
-        };
-        let status = result.as_ref().map(|r| r.0);
-        self.stats
-            .lock()
-            .expect("stats")
-            .record(&call.kind, start, status);
-        self.bar.inc(1);
-        if call.write && status.is_some_and(|s| (200..300).contains(&s)) {
-            self.writes_acked.fetch_add(1, Ordering::Relaxed);
-            *self.last_ack.lock().expect("last ack") = Some(Instant::now());
         }
-        result
+    }
+
+    /// One HTTP attempt of a call.
+    async fn attempt(&self, call: &Call<'_>) -> Result<Reply, NoAnswer> {
+        let no_answer = |e: reqwest::Error| {
+            if e.is_connect() {
+                NoAnswer::Refused
+            } else if e.is_timeout() {
+                NoAnswer::Timeout
+            } else {
+                NoAnswer::Lost
+            }
+        };
+        let mut request = self
+            .client
+            .request(call.method.clone(), &call.url)
+            .bearer_auth(call.token);
+        if let Some(body) = &call.body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.clone());
+        }
+        let response = request.send().await.map_err(no_answer)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(no_answer)?;
+        Ok(Reply {
+            status,
+            retry_after,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+
+    /// A write acknowledged (or found applied after an unknown outcome).
+    fn ack(&self) {
+        self.options.progress.0.fetch_add(1, Ordering::Relaxed);
+        *self.last_ack.lock().expect("last ack") = Some(Instant::now());
+    }
+
+    /// A write whose earlier attempt's fate was unknown, found applied by its retry.
+    fn resolved(&self) {
+        self.resolved_unknown.fetch_add(1, Ordering::Relaxed);
+        self.ack();
+    }
+
+    /// After a create answered 409 when an earlier attempt's fate was unknown: the resource
+    /// that `filter_path` (e.g. `/Users?filter=…`) finds is that attempt's, and its id the
+    /// acknowledgement (what Entra does on a 409: look the resource up and take it over).
+    async fn adopt(&self, tenant: &Tenant, kind: &str, filter_path: &str) -> Option<String> {
+        let answer = self
+            .call(Call {
+                kind: format!("{kind} (after a 409)"),
+                method: Method::GET,
+                url: format!("{}{filter_path}", tenant.tenant_url),
+                token: &tenant.token,
+                body: None,
+                write: false,
+            })
+            .await?;
+        let id = answer.body["Resources"][0]["id"].as_str()?.to_owned();
+        self.resolved();
+        Some(id)
     }
 
     fn record(&self, tenant: usize, write: Write) {
@@ -399,7 +589,9 @@ pub async fn run(options: Options) -> Result<Report, String> {
             .collect(),
         start: Instant::now(),
         sent: AtomicU64::new(0),
-        writes_acked: AtomicU64::new(0),
+        writes_sent: AtomicU64::new(0),
+        resolved_unknown: AtomicU64::new(0),
+        bad_answers: AtomicU64::new(0),
         last_ack: Mutex::new(None),
         bar,
     };
@@ -417,7 +609,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
     // Licenses, through the admin API.
     let mut tenants = Vec::new();
     for t in 0..spec.tenants {
-        let (status, body) = runner
+        let Answer { status, body, .. } = runner
             .call(Call {
                 kind: "POST /api/v1/licenses".into(),
                 method: Method::POST,
@@ -611,7 +803,17 @@ pub async fn run(options: Options) -> Result<Report, String> {
                     })
                     .await;
                 let id = match answer {
-                    Some((201, body)) => body["id"].as_str().map(str::to_owned),
+                    Some(a) if a.status == 201 => a.body["id"].as_str().map(str::to_owned),
+                    Some(a) if a.status == 409 && a.uncertain => {
+                        let filter = eq_filter("userName", &user.user_name);
+                        runner
+                            .adopt(
+                                tenant,
+                                "GET /Users?filter=userName",
+                                &format!("/Users?filter={filter}"),
+                            )
+                            .await
+                    }
                     _ => None,
                 };
                 if let Some(id) = &id {
@@ -677,7 +879,17 @@ pub async fn run(options: Options) -> Result<Report, String> {
                     })
                     .await;
                 let id = match answer {
-                    Some((201, body)) => body["id"].as_str().map(str::to_owned),
+                    Some(a) if a.status == 201 => a.body["id"].as_str().map(str::to_owned),
+                    Some(a) if a.status == 409 && a.uncertain => {
+                        let filter = eq_filter("displayName", &group.display_name);
+                        runner
+                            .adopt(
+                                tenant,
+                                "GET /Groups?filter=displayName",
+                                &format!("/Groups?excludedAttributes=members&filter={filter}"),
+                            )
+                            .await
+                    }
                     _ => None,
                 };
                 if let Some(id) = &id {
@@ -718,7 +930,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
                 write: false,
             })
             .await;
-        if answer.as_ref().is_none_or(|a| a.0 != 200) {
+        if answer.as_ref().is_none_or(|a| a.status != 200) {
             return Err(format!("licensing groups failed: {answer:?}"));
         }
         licensed.push(ids);
@@ -761,7 +973,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
                         write: true,
                     })
                     .await;
-                if answer.is_some_and(|a| (200..300).contains(&a.0)) {
+                if answer.is_some_and(|a| a.ok()) {
                     runner.record(
                         *t,
                         Write::AddMembers {
@@ -826,7 +1038,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
                                 write: true,
                             })
                             .await;
-                        if answer.is_some_and(|a| (200..300).contains(&a.0)) {
+                        if answer.is_some_and(|a| a.ok()) {
                             let users: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
                             if op == "add" {
                                 runner.record(
@@ -983,7 +1195,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
         .collect();
 
     // Worker apply rate: events applied = SCIM writes acknowledged - events pending.
-    let events = runner.writes_acked.load(Ordering::Relaxed) as f64;
+    let events = options.progress.writes_acked() as f64;
     let first_write = phases
         .iter()
         .position(|p| p.name == "initial: users")
@@ -1022,10 +1234,24 @@ pub async fn run(options: Options) -> Result<Report, String> {
         }
     }
     let elapsed = runner.start.elapsed().as_secs_f64();
-    let writes_acked = runner.writes_acked.load(Ordering::Relaxed);
+    let writes_acked = options.progress.writes_acked();
+    let writes_unacknowledged = runner
+        .writes_sent
+        .load(Ordering::Relaxed)
+        .saturating_sub(writes_acked);
     let failures = stats.failures();
+    let outages = OutageReport {
+        retries: stats.retries(),
+        causes: stats.outage_causes(),
+        window_secs: stats.outage_window().as_secs_f64(),
+        gave_up: stats.gave_up(),
+        resolved_unknown: runner.resolved_unknown.load(Ordering::Relaxed),
+        bad_answers: runner.bad_answers.load(Ordering::Relaxed),
+    };
     ledger_problems.truncate(100);
     let ok = failures == 0
+        && writes_unacknowledged == 0
+        && outages.bad_answers == 0
         && converged
         && seat_checks.iter().all(|s| s.ok)
         && ledger_problems.is_empty();
@@ -1041,7 +1267,9 @@ pub async fn run(options: Options) -> Result<Report, String> {
         } else {
             0.0
         },
+        writes_unacknowledged,
         failures,
+        outages,
         statuses,
         kinds,
         phases,
@@ -1245,8 +1473,15 @@ async fn incremental_change(
             write: true,
         })
         .await;
-    if answer.is_some_and(|a| (200..300).contains(&a.0)) {
-        runner.record(t, write);
+    match answer {
+        Some(a) if a.ok() => runner.record(t, write),
+        // Deleted by the attempt whose answer was lost (PATCHes are idempotent; a retry
+        // answers 204 whether or not the lost attempt was applied).
+        Some(a) if a.status == 404 && a.uncertain && matches!(write, Write::DeleteUser { .. }) => {
+            runner.resolved();
+            runner.record(t, write);
+        }
+        _ => {}
     }
 }
 
@@ -1296,8 +1531,9 @@ async fn observe(runner: &Runner, tenant: &Tenant) -> Observed {
     observed
 }
 
-/// Seats per license against the ledger: assigned = min(entitled, seats), only entitled users
-/// hold seats, the others wait.
+/// Seats per license against the ledger, and the DESIGN §5 invariants: assigned =
+/// min(entitled, seats) = `seats_used`, only entitled users hold or wait for seats, each at
+/// most once, and the others wait in a queue numbered 1..n, each with a reason.
 async fn seat_check(
     runner: &Runner,
     tenants: &[Tenant],
@@ -1315,15 +1551,15 @@ async fn seat_check(
             .await
             .and_then(|l| l["seats_used"].as_i64())
             .unwrap_or(-1);
-        let mut listed = BTreeMap::new();
+        let mut listed: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for status in ["assigned", "blocked"] {
-            let mut ids = Vec::new();
+            let mut rows = Vec::new();
             loop {
                 let page = runner
                     .admin_get(&format!(
                         "/api/v1/licenses/{}/seats?status={status}&offset={}&limit=1000",
                         tenant.license_id,
-                        ids.len()
+                        rows.len()
                     ))
                     .await
                     .and_then(|p| p.as_array().cloned())
@@ -1331,13 +1567,11 @@ async fn seat_check(
                 if page.is_empty() {
                     break;
                 }
-                ids.extend(
-                    page.iter()
-                        .filter_map(|s| s["user_id"].as_str().map(str::to_owned)),
-                );
+                rows.extend(page);
             }
-            listed.insert(status, ids);
+            listed.insert(status, rows);
         }
+        let user = |row: &Value| row["user_id"].as_str().unwrap_or_default().to_owned();
         let expected = entitled.len().min(seats.max(0) as usize);
         let mut problems = Vec::new();
         if seats_used != expected as i64 {
@@ -1356,12 +1590,28 @@ async fn seat_check(
                 entitled.len() - expected
             ));
         }
-        let not_entitled = listed["assigned"]
+        for status in ["assigned", "blocked"] {
+            let not_entitled = listed[status]
+                .iter()
+                .filter(|row| !entitled.contains(&user(row)))
+                .count();
+            if not_entitled > 0 {
+                problems.push(format!("{not_entitled} {status} users are not entitled"));
+            }
+        }
+        let holders: BTreeSet<String> = listed.values().flatten().map(user).collect();
+        if holders.len() != listed.values().map(Vec::len).sum::<usize>() {
+            problems.push("a user holds more than one seat row".to_owned());
+        }
+        let misnumbered = listed["blocked"]
             .iter()
-            .filter(|u| !entitled.contains(*u))
+            .enumerate()
+            .filter(|(i, row)| row["queue_position"] != i + 1 || !row["reason"].is_string())
             .count();
-        if not_entitled > 0 {
-            problems.push(format!("{not_entitled} assigned users are not entitled"));
+        if misnumbered > 0 {
+            problems.push(format!(
+                "{misnumbered} waiting users out of queue order or without a reason"
+            ));
         }
         checks.push(SeatCheck {
             license_id: tenant.license_id.clone(),
@@ -1384,7 +1634,7 @@ pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} requests in {:.1} s ({:.0} req/s); {} SCIM writes acknowledged ({:.0}/s over the write phases); failures (5xx or no answer): {}",
+        "{} requests in {:.1} s ({:.0} req/s); {} SCIM writes acknowledged ({:.0}/s over the write phases); failures (5xx or no answer, apart from retried outages): {}",
         report.requests,
         report.elapsed_secs,
         report.requests_per_sec,
@@ -1392,6 +1642,21 @@ pub fn summary(report: &Report) -> String {
         report.writes_per_sec,
         report.failures
     );
+    if report.writes_unacknowledged > 0 {
+        let _ = writeln!(
+            out,
+            "{} SCIM writes were NOT acknowledged",
+            report.writes_unacknowledged
+        );
+    }
+    let o = &report.outages;
+    if o.retries + o.gave_up + o.bad_answers > 0 {
+        let _ = writeln!(
+            out,
+            "outages: {} attempts retried over {:.1} s ({:?}); {} requests given up; {} writes found applied after an unknown outcome; {} 429/503 answers without Retry-After or a SCIM error",
+            o.retries, o.window_secs, o.causes, o.gave_up, o.resolved_unknown, o.bad_answers
+        );
+    }
     let _ = writeln!(out, "statuses: {:?}", report.statuses);
     let _ = writeln!(
         out,
