@@ -7,7 +7,8 @@
 #   3. the embedded default (SQLite, in-process worker) under the same Entra-shaped sync;
 # and prints every figure next to its target and its ratio to the pgbench ceiling.
 # Everything runs on 127.0.0.1; its own database, SQLite file and queue prefix are removed at
-# the end. Sizes (environment): BENCH_SYNC_USERS (10000), BENCH_LARGE_USERS (100000),
+# the end. The per-tenant rate limit is off: these runs measure capacity, one tenant at a time.
+# Sizes (environment): BENCH_SYNC_USERS (10000), BENCH_LARGE_USERS (100000),
 # BENCH_PGBENCH_SECS (15), BENCH_READ_SECS (10). Reports: $BENCH_OUT (bench/out)/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building release binaries"
-cargo build --release -q -p seatflow-api -p seatflow-worker -p seatflow-tests --bin seatflow-loadgen
+cargo build --release -q -p seatflow-api -p seatflow-worker --bins
+cargo build --release -q -p seatflow-tests --bin seatflow-loadgen
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() {
@@ -72,7 +74,8 @@ echo "== 2. distributed mode: seatflow-api + seatflow-worker, PostgreSQL + Rabbi
 psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
 PORT=$(free_port); URL="http://127.0.0.1:$PORT"
 export SEATFLOW_DATABASE_URL="$PG_BASE/$DB" SEATFLOW_AMQP_URL="$AMQP" SEATFLOW_AMQP_PREFIX="$PREFIX" \
-  SEATFLOW_ADMIN_TOKEN="$TOKEN" SEATFLOW_BIND="127.0.0.1:$PORT" SEATFLOW_PUBLIC_URL="$URL" SEATFLOW_LOG=warn
+  SEATFLOW_ADMIN_TOKEN="$TOKEN" SEATFLOW_BIND="127.0.0.1:$PORT" SEATFLOW_PUBLIC_URL="$URL" SEATFLOW_LOG=warn \
+  SEATFLOW_RATE_LIMIT_PER_SEC=0
 "$TARGET/seatflow-api" migrate >/dev/null
 "$TARGET/seatflow-api" >"$OUT/api.log" 2>&1 & API=$!; PIDS+=("$API")
 wait_ready "$URL"
