@@ -44,7 +44,8 @@ pub fn record_test_connection(db: &Db, license_id: String) {
 
 #[cfg(test)]
 mod tests {
-    use seatflow_shared::scim::filter::parse;
+    use seatflow_shared::scim::filter;
+    use seatflow_shared::scim::limits::Limits;
 
     use super::{RequestLog, is_test_connection};
 
@@ -68,10 +69,11 @@ mod tests {
 
     #[test]
     fn only_an_empty_guid_probe_is_a_test_connection() {
-        let probe = parse("userName eq \"3f1c5c2e-0000-4000-8000-000000000000\"").ok();
+        let parse = |text: &str| filter::parse(text, &Limits::DEFAULT).ok();
+        let probe = parse("userName eq \"3f1c5c2e-0000-4000-8000-000000000000\"");
         assert!(is_test_connection(probe.as_ref(), 0));
         assert!(!is_test_connection(probe.as_ref(), 1));
-        let create_check = parse("userName eq \"ada@contoso.com\"").ok();
+        let create_check = parse("userName eq \"ada@contoso.com\"");
         assert!(!is_test_connection(create_check.as_ref(), 0));
         assert!(!is_test_connection(None, 0));
     }

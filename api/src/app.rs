@@ -7,6 +7,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use seatflow_shared::db::{Db, DbConn};
 use seatflow_shared::events::Change;
+use seatflow_shared::scim::limits::Limits;
 use seatflow_shared::store::outbox;
 use seatflow_shared::telemetry::EVENTS_RECORDED;
 use seatflow_shared::{Error, Result};
@@ -25,6 +26,8 @@ use crate::{
 pub struct App {
     pub db: Db,
     pub config: Config,
+    /// What the filter parser and the PATCH engine accept, from `config`.
+    pub limits: Limits,
     /// The operator's bearer token (configured, or generated at start in the embedded default).
     pub admin_token: String,
     /// Woken after each committed write, so the relay or embedded worker picks it up at once.
@@ -47,6 +50,7 @@ impl AppState {
         AppState(Arc::new(App {
             db,
             rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            limits: config.limits(),
             config,
             admin_token,
             events_recorded: Arc::new(Notify::new()),

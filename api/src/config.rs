@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl};
+use seatflow_shared::scim::limits::Limits;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -61,6 +62,37 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted request head (request line and headers), in bytes. Larger: hyper
+    /// answers 431 with an empty body and closes the connection. The default is hyper's own.
+    #[arg(long, env = "SEATFLOW_MAX_HEADER_BYTES", default_value_t = 8192 + 4096 * 100)]
+    pub max_header_bytes: usize,
+
+    /// Longest filter, and longest PATCH path, in bytes (longer → 400 `invalidFilter` or
+    /// `invalidPath`).
+    #[arg(
+        long,
+        env = "SEATFLOW_MAX_FILTER_BYTES",
+        default_value_t = Limits::DEFAULT.filter_bytes
+    )]
+    pub max_filter_bytes: usize,
+
+    /// Deepest nesting of parentheses, `not (…)` and value paths (`emails[…]`) in a filter or
+    /// PATCH path (deeper → 400 `invalidFilter` or `invalidPath`).
+    #[arg(
+        long,
+        env = "SEATFLOW_MAX_FILTER_DEPTH",
+        default_value_t = Limits::DEFAULT.filter_depth
+    )]
+    pub max_filter_depth: usize,
+
+    /// Most operations one PATCH request may hold (more → 400 `invalidValue`).
+    #[arg(
+        long,
+        env = "SEATFLOW_MAX_PATCH_OPERATIONS",
+        default_value_t = Limits::DEFAULT.patch_operations
+    )]
+    pub max_patch_operations: usize,
+
     /// Database connections per process.
     #[arg(long, env = "SEATFLOW_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -97,6 +129,15 @@ fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
 }
 
 impl Config {
+    /// The limits the filter parser and the PATCH engine enforce.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            filter_bytes: self.max_filter_bytes,
+            filter_depth: self.max_filter_depth,
+            patch_operations: self.max_patch_operations,
+        }
+    }
+
     /// The SCIM base URL that Tenant URLs and `meta.location` are built from.
     pub fn tenant_url(&self) -> String {
         format!("{}/scim/v2", self.public_url.trim_end_matches('/'))

@@ -4,6 +4,11 @@
 use std::io;
 use std::time::Duration;
 
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use seatflow_shared::db::Db;
 use seatflow_shared::events::Change;
 use seatflow_shared::store::{licenses, outbox};
@@ -19,7 +24,7 @@ use crate::relay;
 
 pub struct Server {
     stop: watch::Sender<bool>,
-    http: JoinHandle<io::Result<()>>,
+    http: JoinHandle<()>,
     background: JoinHandle<()>,
     safety_net: Option<JoinHandle<()>>,
     sampler: JoinHandle<()>,
@@ -62,14 +67,11 @@ impl Server {
         // Installs the recorder before the first request is counted.
         crate::telemetry::prometheus();
         let sampler = tokio::spawn(sampler::run(state.clone(), stopped.clone()));
-        let mut http_stopped = stopped;
-        let http = tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = http_stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let mut http = http1::Builder::new();
+        // The buffer must hold the largest accepted head; hyper refuses one under 8 KiB.
+        http.max_buf_size(config.max_header_bytes.max(8192))
+            .max_header_size(config.max_header_bytes);
+        let http = tokio::spawn(serve(listener, router(state), http, stopped));
         Server {
             stop,
             http,
@@ -82,13 +84,12 @@ impl Server {
     /// Stops taking requests, lets in-flight ones and the current batch finish, then returns.
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
-        let http = self.http.await.map_err(io::Error::other)?;
+        self.http.await.map_err(io::Error::other)?;
         self.background.await.map_err(io::Error::other)?;
         if let Some(task) = self.safety_net {
             task.abort();
         }
-        self.sampler.await.map_err(io::Error::other)?;
-        http
+        self.sampler.await.map_err(io::Error::other)
     }
 
     /// Stops at once, without waiting (for tests that drop a server).
@@ -101,6 +102,34 @@ impl Server {
         }
         self.sampler.abort();
     }
+}
+
+/// Serves HTTP/1 until `stopped`, then lets the requests in flight finish. A request head over
+/// `SEATFLOW_MAX_HEADER_BYTES` never reaches the router: hyper answers it 431 with an empty body
+/// and closes the connection.
+async fn serve(
+    mut listener: TcpListener,
+    router: Router,
+    http: http1::Builder,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let connections = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            // axum's accept: retries transient errors (e.g. too many open files) after a pause.
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            _ = stopped.wait_for(|stop| *stop) => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 /// Periodically asks for a full reconcile of every license: whatever an event could have missed

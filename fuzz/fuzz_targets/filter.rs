@@ -9,6 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use seatflow_shared::ScimType;
 use seatflow_shared::scim::ResourceKind;
 use seatflow_shared::scim::filter;
+use seatflow_shared::scim::limits::Limits;
 use seatflow_shared::store::filter_sql;
 use serde_json::{Value, json};
 
@@ -59,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let filter = match filter::parse(text) {
+    let filter = match filter::parse(text, &Limits::DEFAULT) {
         Ok(filter) => filter,
         Err(error) => {
             assert_eq!(error.scim_type(), Some(ScimType::InvalidFilter), "{error}");
@@ -69,8 +70,8 @@ fuzz_target!(|data: &[u8]| {
     // Printing quotes Microsoft's unquoted values, so a filter just under the length limit may
     // print longer than the parser accepts; within the limit it must parse back the same.
     let printed = filter.to_string();
-    if printed.len() <= filter::MAX_FILTER_LEN {
-        match filter::parse(&printed) {
+    if printed.len() <= Limits::DEFAULT.filter_bytes {
+        match filter::parse(&printed, &Limits::DEFAULT) {
             Ok(reparsed) => assert_eq!(reparsed, filter, "{text:?} printed as {printed:?}"),
             Err(error) => panic!("{text:?} printed as {printed:?}, which does not parse: {error}"),
         }

@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use seatflow_shared::scim::limits::Limits;
 use seatflow_shared::scim::patch::{self, PatchRequest};
 use seatflow_shared::scim::{ResourceKind, resource};
 use serde_json::{Map, Value, json};
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let request = match PatchRequest::from_json(&body) {
+    let request = match PatchRequest::from_json(&body, &Limits::DEFAULT) {
         Ok(request) => request,
         Err(error) => {
             assert_eq!(error.status(), 400, "{error}");
@@ -62,7 +63,12 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let mut user = USER.clone();
-    match patch::apply(ResourceKind::User, &mut user, &request.operations) {
+    match patch::apply(
+        ResourceKind::User,
+        &mut user,
+        &request.operations,
+        &Limits::DEFAULT,
+    ) {
         Ok(changes) => {
             assert!(
                 changes.is_empty(),
@@ -81,7 +87,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut group = GROUP.clone();
-    match patch::apply(ResourceKind::Group, &mut group, &request.operations) {
+    match patch::apply(
+        ResourceKind::Group,
+        &mut group,
+        &request.operations,
+        &Limits::DEFAULT,
+    ) {
         Ok(_) => {
             assert!(
                 group.keys().all(|key| !key.eq_ignore_ascii_case("members")),

@@ -3,9 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 use seatflow_tests::{Backend, Tenant, TestServer, both_backends, patch_op};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 both_backends!(
     malformed_and_invalid_bodies_are_400,
@@ -16,6 +20,10 @@ both_backends!(
     paging_and_discovery,
     tenant_over_its_rate_gets_429_with_retry_after,
     too_many_members_in_one_request_is_refused,
+    filter_length_and_depth_are_configurable,
+    patch_operations_per_request_are_configurable,
+    oversized_request_head_is_431,
+    slow_request_is_503_after_the_timeout,
 );
 
 async fn raw(tenant: &Tenant, method: Method, path: &str, body: &str) -> (u16, Value) {
@@ -28,6 +36,12 @@ async fn raw(tenant: &Tenant, method: Method, path: &str, body: &str) -> (u16, V
         .unwrap();
     assert_eq!(response.headers()["content-type"], "application/scim+json");
     seatflow_tests::read(response).await
+}
+
+/// Asserts a SCIM error with this status, scimType and detail.
+fn assert_error_detail(body: &Value, status: &str, scim_type: Option<&str>, detail: &str) {
+    assert_scim_error(body, status, scim_type);
+    assert_eq!(body["detail"], detail, "{body}");
 }
 
 fn assert_scim_error(body: &Value, status: &str, scim_type: Option<&str>) {
@@ -131,14 +145,38 @@ async fn bad_filters_are_invalid_filter(backend: Backend) {
     assert_eq!(body["totalResults"], 0);
 }
 
+/// A user whose JSON is exactly `bytes` long.
+fn user_of_size(user_name: &str, bytes: usize) -> String {
+    let bare = json!({"userName": user_name, "title": ""}).to_string();
+    json!({"userName": user_name, "title": "x".repeat(bytes - bare.len())}).to_string()
+}
+
 async fn oversized_body_is_413(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.max_body_bytes = 4096).await;
     let tenant = server.create_license("T", 1).await;
-    let big = json!({"userName": "big@x.com", "title": "x".repeat(10_000)});
-    let (status, body) = tenant.post("/Users", big).await;
+    let (status, body) = raw(
+        &tenant,
+        Method::POST,
+        "/Users",
+        &user_of_size("big@x.com", 4097),
+    )
+    .await;
     assert_eq!(status, 413);
-    assert_scim_error(&body, "413", None);
+    assert_error_detail(
+        &body,
+        "413",
+        None,
+        "request body is larger than the limit of 4096 bytes",
+    );
     assert_eq!(tenant.get("/Users").await.1["totalResults"], 0);
+    let (status, body) = raw(
+        &tenant,
+        Method::POST,
+        "/Users",
+        &user_of_size("fits@x.com", 4096),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
 }
 
 async fn unknown_attributes_and_nulls_are_ignored(backend: Backend) {
@@ -302,7 +340,20 @@ async fn too_many_members_in_one_request_is_refused(backend: Backend) {
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert_scim_error(&body, "400", Some("invalidValue"));
+    assert_error_detail(
+        &body,
+        "400",
+        Some("invalidValue"),
+        "the request names 3 members; at most 2 are allowed per request",
+    );
+    let (status, body) = tenant
+        .post(
+            "/Groups",
+            json!({"displayName": "Pair", "members": &ids[..2]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["members"].as_array().unwrap().len(), 2);
     let (_, group) = tenant
         .post("/Groups", json!({"displayName": "Small"}))
         .await;
@@ -318,5 +369,253 @@ async fn too_many_members_in_one_request_is_refused(backend: Backend) {
     assert!(
         group["members"].as_array().is_none_or(|m| m.is_empty()),
         "nothing was applied"
+    );
+}
+
+async fn filter_length_and_depth_are_configurable(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.max_filter_bytes = 30;
+        c.max_filter_depth = 2;
+    })
+    .await;
+    let tenant = server.create_license("T", 1).await;
+    tenant.post("/Users", json!({"userName": "ann"})).await;
+    let get = |filter: &str| {
+        let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let tenant = tenant.clone();
+        async move { tenant.get(&format!("/Users?filter={encoded}")).await }
+    };
+
+    // Length, in bytes: 30 is fine, 31 is refused.
+    let at_limit = format!("userName eq \"{}\"", "a".repeat(16));
+    assert_eq!(at_limit.len(), 30);
+    let (status, body) = get(&at_limit).await;
+    assert_eq!(
+        (status, body["totalResults"].clone()),
+        (200, json!(0)),
+        "{body}"
+    );
+    let (status, body) = get(&format!("userName eq \"{}\"", "a".repeat(17))).await;
+    assert_eq!(status, 400);
+    assert_error_detail(
+        &body,
+        "400",
+        Some("invalidFilter"),
+        "the filter is 31 bytes long, longer than the limit of 30 bytes",
+    );
+
+    // Depth: parentheses, `not (…)` and value paths each count a level.
+    for at_limit in ["((userName pr))", "not (emails[value pr])"] {
+        let (status, body) = get(at_limit).await;
+        assert_eq!(
+            (status, body["totalResults"].clone()),
+            (200, json!(1)),
+            "{at_limit}: {body}"
+        );
+    }
+    for (deeper, column) in [("(((userName pr)))", 4), ("(not (emails[value pr]))", 14)] {
+        let (status, body) = get(deeper).await;
+        assert_eq!(status, 400, "{deeper}: {body}");
+        assert_error_detail(
+            &body,
+            "400",
+            Some("invalidFilter"),
+            &format!("nests deeper than the limit of 2 levels (at column {column})"),
+        );
+    }
+
+    // The same limits hold for PATCH paths (400 invalidPath) and for POST /.search.
+    let (_, user) = tenant.get("/Users").await;
+    let path = format!("/Users/{}", user["Resources"][0]["id"].as_str().unwrap());
+    let (status, body) = tenant
+        .patch(
+            &path,
+            patch_op(json!([{"op": "add", "path": "emails[(type eq \"work\")]", "value": {"value": "w"}}])),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let at_limit = "emails[type eq \"work\"].display";
+    assert_eq!(at_limit.len(), 30);
+    let (status, body) = tenant
+        .patch(
+            &path,
+            patch_op(json!([{"op": "add", "path": at_limit, "value": "x"}])),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let long_path = "emails[type eq \"works\"].display";
+    let (status, body) = tenant
+        .patch(
+            &path,
+            patch_op(json!([{"op": "add", "path": long_path, "value": "x"}])),
+        )
+        .await;
+    assert_error_detail(
+        &body,
+        "400",
+        Some("invalidPath"),
+        &format!(
+            "operation 1: invalid path `{long_path}`: 31 bytes long, longer than the limit of 30 bytes"
+        ),
+    );
+    assert_eq!(status, 400);
+    let (status, body) = tenant
+        .patch(
+            &path,
+            patch_op(
+                json!([{"op": "add", "path": "emails[((type pr))]", "value": {"value": "w"}}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_scim_error(&body, "400", Some("invalidPath"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 2 levels"),
+        "{body}"
+    );
+    let (status, body) = tenant
+        .post("/Users/.search", json!({"filter": "(((userName pr)))"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_scim_error(&body, "400", Some("invalidFilter"));
+}
+
+async fn patch_operations_per_request_are_configurable(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.max_patch_operations = 3).await;
+    let tenant = server.create_license("T", 1).await;
+    let (_, user) = tenant.post("/Users", json!({"userName": "ops"})).await;
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let titles = |n: usize| {
+        let ops: Vec<Value> = (0..n)
+            .map(|i| json!({"op": "replace", "path": "title", "value": format!("t{i}")}))
+            .collect();
+        patch_op(Value::Array(ops))
+    };
+    let (status, body) = tenant.patch(&path, titles(4)).await;
+    assert_eq!(status, 400);
+    assert_error_detail(
+        &body,
+        "400",
+        Some("invalidValue"),
+        "a PATCH request may hold at most 3 operations, this one has 4",
+    );
+    assert!(
+        tenant.get(&path).await.1.get("title").is_none(),
+        "nothing was applied"
+    );
+    let (status, body) = tenant.patch(&path, titles(3)).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(tenant.get(&path).await.1["title"], "t2");
+}
+
+/// Sends `head` (a request line and headers, without the blank line) and reads until the server
+/// closes the connection: what arrived, and how the stream ended.
+async fn exchange(base_url: &str, head: &str) -> (String, std::io::Result<()>) {
+    let mut stream = TcpStream::connect(base_url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .expect("the server answers and closes within 10 s")
+        .map(drop);
+    (String::from_utf8_lossy(&received).into_owned(), ended)
+}
+
+/// A request head over `SEATFLOW_MAX_HEADER_BYTES` never reaches Seatflow: hyper answers 431
+/// Request Header Fields Too Large with an empty body and closes the connection. One at the
+/// limit is served.
+async fn oversized_request_head_is_431(backend: Backend) {
+    const LIMIT: usize = 2048;
+    let server = TestServer::start_with(backend, |c| c.max_header_bytes = LIMIT).await;
+    let tenant = server.create_license("T", 1).await;
+    let host = server.base_url.trim_start_matches("http://");
+    let request_line = "GET /scim/v2/Users HTTP/1.1";
+    let request_head = |padding: usize| {
+        format!(
+            "{request_line}\r\nhost: {host}\r\nconnection: close\r\nauthorization: Bearer {}\r\nx-padding: {}",
+            tenant.token,
+            "p".repeat(padding)
+        )
+    };
+    // The limit counts the whole head: request line, headers and the blank line that ends it.
+    let bare = request_head(0).len() + 4;
+    let (answer, ended) = exchange(&server.base_url, &request_head(LIMIT - bare)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\"totalResults\":0"), "{answer}");
+    assert!(ended.is_ok());
+
+    let (answer, ended) = exchange(&server.base_url, &request_head(LIMIT - bare + 1)).await;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{answer:?}"));
+    assert!(
+        head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{answer:?}"
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{head}");
+    assert!(lower.contains("\r\ncontent-length: 0\r\n"), "{head}");
+    assert_eq!(
+        body, "",
+        "no SCIM error body: the router never saw the request"
+    );
+    assert!(ended.is_ok(), "closed cleanly after the answer: {ended:?}");
+    // Far beyond the limit (and hyper's read buffer): the same clean 431.
+    let (answer, ended) = exchange(&server.base_url, &request_head(100_000)).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer:?}");
+    assert!(ended.is_ok(), "{ended:?}");
+
+    // Through an HTTP client: the same 431, and the server goes on serving.
+    let response = tenant
+        .request(Method::GET, "/Users")
+        .header("x-padding", "p".repeat(LIMIT))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    assert_eq!(tenant.get("/Users").await.0, 200);
+}
+
+/// A request still running after `SEATFLOW_REQUEST_TIMEOUT_SECS` is answered 503 with
+/// `Retry-After`: here a client that announces a body and never sends it.
+async fn slow_request_is_503_after_the_timeout(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.request_timeout_secs = 1).await;
+    let tenant = server.create_license("T", 1).await;
+    let host = server.base_url.trim_start_matches("http://");
+    let started = Instant::now();
+    let (answer, _) = exchange(
+        &server.base_url,
+        &format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\
+             authorization: Bearer {}\r\ncontent-type: application/scim+json\r\n\
+             content-length: 100",
+            tenant.token
+        ),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: "),
+        "{answer}"
+    );
+    let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_scim_error(&body, "503", None);
+    assert!(
+        (Duration::from_secs(1)..Duration::from_secs(5)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        tenant.get("/Users").await.0,
+        200,
+        "a prompt request is served"
     );
 }

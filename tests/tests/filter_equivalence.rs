@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use seatflow_shared::db::Db;
 use seatflow_shared::scim::filter::{self, AttrPath, CompValue, CompareOp, Filter};
+use seatflow_shared::scim::limits::Limits;
 use seatflow_shared::scim::sort::{self, Sort, SortOrder};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::listing::ListQuery;
@@ -227,7 +228,7 @@ fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
     diesel::sql_query("UPDATE users SET display_name_key = NULL")
         .execute(&mut *conn)
         .unwrap();
-    let filter = filter::parse(r#"displayName sw "émile""#).unwrap();
+    let filter = filter::parse(r#"displayName sw "émile""#, &Limits::DEFAULT).unwrap();
     let query = ListQuery {
         filter: Some(&filter),
         sort: None,
@@ -242,7 +243,7 @@ fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
     let (total, found) = users::list(&mut conn, &license.id, &query).unwrap();
     assert_eq!(total, 1);
     assert_eq!(found[0].user_name, "e");
-    let absent = filter::parse("displayName pr").unwrap();
+    let absent = filter::parse("displayName pr", &Limits::DEFAULT).unwrap();
     let query = ListQuery {
         filter: Some(&absent),
         ..query

@@ -217,7 +217,8 @@ pub async fn patch(
     conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let patch = PatchRequest::from_json(&body)?;
+    let limits = state.0.limits;
+    let patch = PatchRequest::from_json(&body, &limits)?;
     let with_body = conditions.patch_returns_body(&query);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
@@ -227,7 +228,7 @@ pub async fn patch(
             let current = groups::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
-            let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations)?;
+            let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations, &limits)?;
             limits::check_members(&changes, max_members)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;

@@ -12,8 +12,7 @@ use seatflow_shared::store::listing::ListQuery;
 use seatflow_shared::{Error, Result, ScimType};
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::config::Config;
+use crate::app::{App, AppState};
 use crate::error::ApiError;
 
 /// Parsed list/get parameters. Unknown parameters (e.g. Entra's `aadOptscim062020` flag) are
@@ -40,17 +39,14 @@ where
             url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        Ok(ReadQuery::parse(
-            &params,
-            &AppState::from_ref(state).0.config,
-        )?)
+        Ok(ReadQuery::parse(&params, &AppState::from_ref(state).0)?)
     }
 }
 
 impl ReadQuery {
     /// Reads a SearchRequest body (RFC 7644 §3.4.3): the same parameters as JSON members,
     /// `attributes`/`excludedAttributes` as arrays (or comma-separated strings).
-    pub fn from_search(body: &Value, config: &Config) -> Result<ReadQuery> {
+    pub fn from_search(body: &Value, app: &App) -> Result<ReadQuery> {
         let object = body.as_object().ok_or_else(|| {
             Error::bad_request(
                 ScimType::InvalidSyntax,
@@ -72,7 +68,7 @@ impl ReadQuery {
             };
             params.insert(key.clone(), text);
         }
-        ReadQuery::parse(&params, config)
+        ReadQuery::parse(&params, app)
     }
 
     pub fn list_query(&self) -> ListQuery<'_> {
@@ -83,9 +79,10 @@ impl ReadQuery {
         }
     }
 
-    fn parse(params: &HashMap<String, String>, config: &Config) -> Result<ReadQuery> {
+    fn parse(params: &HashMap<String, String>, app: &App) -> Result<ReadQuery> {
+        let config = &app.config;
         let filter = match params.get("filter").map(|f| f.trim()) {
-            Some(text) if !text.is_empty() => Some(filter::parse(text)?),
+            Some(text) if !text.is_empty() => Some(filter::parse(text, &app.limits)?),
             _ => None,
         };
         let start_index = number(params, "startIndex")?.unwrap_or(1).max(1);

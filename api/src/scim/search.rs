@@ -21,7 +21,7 @@ pub async fn users(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0.config)?;
+    let query = ReadQuery::from_search(&body, &state.0)?;
     let base = state.0.config.tenant_url();
     let (total, resources) = users::search(&state, license.id, &query, &base).await?;
     Ok(list(resources, total, &query))
@@ -32,7 +32,7 @@ pub async fn groups(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0.config)?;
+    let query = ReadQuery::from_search(&body, &state.0)?;
     let base = state.0.config.tenant_url();
     let (total, resources) = groups::search(&state, license.id, &query, &base).await?;
     Ok(list(resources, total, &query))
@@ -43,7 +43,7 @@ pub async fn root(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0.config)?;
+    let query = ReadQuery::from_search(&body, &state.0)?;
     let base = state.0.config.tenant_url();
     let (user_total, mut resources) =
         users::search(&state, license.id.clone(), &query, &base).await?;

@@ -192,14 +192,15 @@ pub async fn patch(
     conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let patch = PatchRequest::from_json(&body)?;
+    let limits = state.0.limits;
+    let patch = PatchRequest::from_json(&body, &limits)?;
     let if_match = conditions.if_match.clone();
     let row = state
         .write_with_event(license.id, &request, move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
             let mut doc = resource::stored_document(&current.document)?;
-            patch::apply(ResourceKind::User, &mut doc, &patch.operations)?;
+            patch::apply(ResourceKind::User, &mut doc, &patch.operations, &limits)?;
             let doc = resource::normalize(ResourceKind::User, doc)?;
             let fields = resource::user_fields_from_doc(doc)?;
             if fields.document == current.document {

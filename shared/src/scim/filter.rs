@@ -27,13 +27,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, ScimType};
 use crate::scim::ResourceKind;
+use crate::scim::limits::Limits;
 use crate::scim::schema::{self, AttrType, AttributeDef};
-
-/// Longest filter (and PATCH path) accepted, in bytes.
-pub const MAX_FILTER_LEN: usize = 4096;
-/// Deepest nesting of parentheses, `not (…)` and value paths. A flat chain `a or b or c …` is
-/// one level; its length is bounded by [`MAX_FILTER_LEN`].
-pub const MAX_FILTER_DEPTH: usize = 16;
 
 /// An attribute reference: `name`, `name.sub`, `urn:…:name` or `urn:…:name.sub`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,28 +70,34 @@ pub enum Filter {
     ValuePath(AttrPath, Box<Filter>),
 }
 
-/// Parses a filter (already URL-decoded). Every error is `400 invalidFilter`.
-pub fn parse(input: &str) -> Result<Filter, Error> {
-    if input.len() > MAX_FILTER_LEN {
+/// Parses a filter (already URL-decoded) within `limits`. Every error is `400 invalidFilter`.
+pub fn parse(input: &str, limits: &Limits) -> Result<Filter, Error> {
+    if input.len() > limits.filter_bytes {
         return Err(Error::bad_request(
             ScimType::InvalidFilter,
-            format!("the filter is longer than the limit of {MAX_FILTER_LEN} bytes"),
+            format!(
+                "the filter is {} bytes long, longer than the limit of {} bytes",
+                input.len(),
+                limits.filter_bytes
+            ),
         ));
     }
-    let mut parser = Parser::new(input, 0..input.len(), ScimType::InvalidFilter)?;
+    let mut parser = Parser::new(input, 0..input.len(), ScimType::InvalidFilter, limits)?;
     let filter = parser.or_expr(0, false)?;
     parser.expect_end()?;
     Ok(filter)
 }
 
 /// Parses the filter between the brackets of a PATCH path (`span` of `input`, whose length the
-/// caller has bounded), reporting errors with `scim_type` and columns of the whole path.
+/// caller has bounded), reporting errors with `scim_type` and columns of the whole path. The
+/// brackets are one level of `limits.filter_depth`.
 pub(crate) fn parse_value_filter(
     input: &str,
     span: Range<usize>,
     scim_type: ScimType,
+    limits: &Limits,
 ) -> Result<Filter, Error> {
-    let mut parser = Parser::new(input, span, scim_type)?;
+    let mut parser = Parser::new(input, span, scim_type, limits)?;
     let filter = parser.or_expr(1, true)?;
     parser.expect_end()?;
     Ok(filter)
@@ -198,16 +199,23 @@ struct Parser<'a> {
     pos: usize,
     end: usize,
     scim_type: ScimType,
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a str, span: Range<usize>, scim_type: ScimType) -> Result<Self, Error> {
+    fn new(
+        input: &'a str,
+        span: Range<usize>,
+        scim_type: ScimType,
+        limits: &Limits,
+    ) -> Result<Self, Error> {
         let mut parser = Parser {
             input,
             tokens: Vec::new(),
             pos: 0,
             end: span.end,
             scim_type,
+            max_depth: limits.filter_depth,
         };
         parser.tokenize(span)?;
         Ok(parser)
@@ -359,10 +367,10 @@ impl<'a> Parser<'a> {
 
     /// A group one level deeper, up to and including its closing token.
     fn nested(&mut self, depth: usize, in_value_path: bool, close: Tok) -> Result<Filter, Error> {
-        if depth >= MAX_FILTER_DEPTH {
+        if depth >= self.max_depth {
             return Err(self.error(
                 self.peek_at(),
-                format!("nests deeper than the limit of {MAX_FILTER_DEPTH} levels"),
+                format!("nests deeper than the limit of {} levels", self.max_depth),
             ));
         }
         let inner = self.or_expr(depth + 1, in_value_path)?;
@@ -805,6 +813,11 @@ mod tests {
         Filter::Compare(attr(name), CompareOp::Eq, CompValue::Str(value.to_owned()))
     }
 
+    /// The parser with the default limits.
+    fn parse(input: &str) -> Result<Filter, Error> {
+        super::parse(input, &Limits::DEFAULT)
+    }
+
     fn invalid(input: &str) -> String {
         match parse(input) {
             Err(Error::BadRequest(ScimType::InvalidFilter, detail)) => detail,
@@ -1004,17 +1017,46 @@ mod tests {
     #[test]
     fn enforces_limits() {
         let deep = |n: usize| format!("{}a pr{}", "(".repeat(n), ")".repeat(n));
-        assert!(parse(&deep(MAX_FILTER_DEPTH)).is_ok());
-        assert!(invalid(&deep(MAX_FILTER_DEPTH + 1)).contains("deeper"));
+        let Limits {
+            filter_depth,
+            filter_bytes,
+            ..
+        } = Limits::DEFAULT;
+        assert!(parse(&deep(filter_depth)).is_ok());
+        assert!(invalid(&deep(filter_depth + 1)).contains("deeper"));
         assert!(invalid(&"(".repeat(100_000)).contains("longer"));
         let nots = format!("{}a pr{}", "not (".repeat(20), ")".repeat(20));
         assert!(invalid(&nots).contains("deeper"));
         // A long flat chain is fine: it is one level deep and its length is bounded.
         let chain = vec!["a pr"; 500].join(" or ");
-        assert!(chain.len() <= MAX_FILTER_LEN);
+        assert!(chain.len() <= filter_bytes);
         let filter = parse(&chain).unwrap();
         assert!(matches(&filter, ResourceKind::User, &json!({"a": 1})));
         assert_eq!(parse(&filter.to_string()).unwrap(), filter);
+    }
+
+    #[test]
+    fn limits_are_the_configured_ones() {
+        let limits = Limits {
+            filter_bytes: 12,
+            filter_depth: 1,
+            ..Limits::DEFAULT
+        };
+        let detail = |input: &str| match super::parse(input, &limits) {
+            Err(Error::BadRequest(ScimType::InvalidFilter, detail)) => detail,
+            other => panic!("{input:?} should be invalidFilter, got {other:?}"),
+        };
+        assert!(super::parse("(a pr)", &limits).is_ok());
+        assert!(super::parse("x[a pr]", &limits).is_ok());
+        assert!(detail("((a pr))").contains("limit of 1 levels"));
+        assert!(detail("x[(a pr)]").contains("limit of 1 levels"));
+        assert!(detail("a pr and b pr").contains("13 bytes long, longer than the limit of 12"));
+        let flat = Limits {
+            filter_depth: 0,
+            ..Limits::DEFAULT
+        };
+        assert!(super::parse("a pr or b pr", &flat).is_ok());
+        assert!(super::parse("(a pr)", &flat).is_err());
     }
 
     fn user() -> Value {

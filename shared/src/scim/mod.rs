@@ -36,6 +36,7 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 pub mod discovery;
 pub mod filter;
+pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod resource;

@@ -20,13 +20,11 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ScimType};
 use crate::scim::filter::{self, AttrPath, CompValue, CompareOp, Filter, get_ci, key_ci};
+use crate::scim::limits::Limits;
 use crate::scim::path::{PatchPath, parse_path};
 use crate::scim::schema::{self, AttrType, AttributeDef, Mutability};
 use crate::scim::typing::coerce;
 use crate::scim::{PATCH_OP_SCHEMA, ResourceKind};
-
-/// Most operations accepted in one PATCH request.
-pub const MAX_OPERATIONS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchRequest {
@@ -112,7 +110,8 @@ fn in_operation(index: usize, error: Error) -> Error {
 impl PatchRequest {
     /// Reads a PatchOp message. `schemas` may be absent (lenient) but not wrong; member names
     /// and op names are matched case-insensitively (Entra sends `Add`/`Replace`/`Remove`).
-    pub fn from_json(body: &Value) -> Result<PatchRequest, Error> {
+    /// `limits` bound the number of operations and their paths.
+    pub fn from_json(body: &Value, limits: &Limits) -> Result<PatchRequest, Error> {
         let body = body.as_object().ok_or_else(|| {
             bad(
                 ScimType::InvalidSyntax,
@@ -142,11 +141,12 @@ impl PatchRequest {
                 ));
             }
         };
-        if operations.len() > MAX_OPERATIONS {
+        if operations.len() > limits.patch_operations {
             return Err(bad(
                 ScimType::InvalidValue,
                 format!(
-                    "a PATCH request may hold at most {MAX_OPERATIONS} operations, this one has {}",
+                    "a PATCH request may hold at most {} operations, this one has {}",
+                    limits.patch_operations,
                     operations.len()
                 ),
             ));
@@ -154,14 +154,14 @@ impl PatchRequest {
         let operations = operations
             .iter()
             .enumerate()
-            .map(|(i, op)| PatchOp::from_json(op).map_err(|e| in_operation(i, e)))
+            .map(|(i, op)| PatchOp::from_json(op, limits).map_err(|e| in_operation(i, e)))
             .collect::<Result<_, _>>()?;
         Ok(PatchRequest { operations })
     }
 }
 
 impl PatchOp {
-    fn from_json(op: &Value) -> Result<PatchOp, Error> {
+    fn from_json(op: &Value, limits: &Limits) -> Result<PatchOp, Error> {
         let op = op.as_object().ok_or_else(|| {
             bad(
                 ScimType::InvalidSyntax,
@@ -184,7 +184,7 @@ impl PatchOp {
         let path = match get_ci(op, "path") {
             None | Some(Value::Null) => None,
             Some(Value::String(path)) if path.is_empty() => None,
-            Some(Value::String(path)) => Some(parse_path(path)?),
+            Some(Value::String(path)) => Some(parse_path(path, limits)?),
             Some(_) => return Err(bad(ScimType::InvalidPath, "`path` must be a string")),
         };
         Ok(PatchOp {
@@ -208,16 +208,19 @@ impl OpKind {
 /// Applies `ops` in order to `doc`: the stored resource as the client sent it, without `id` and
 /// `meta` (and for groups without `members`). All or nothing: the operations run on a copy, so
 /// on error `doc` is unchanged. Operations on group `members` never touch `doc`; they come back,
-/// in order, as [`MemberChange`]s.
+/// in order, as [`MemberChange`]s. `limits` bound the paths that path-less add/replace values
+/// use as keys.
 pub fn apply(
     kind: ResourceKind,
     doc: &mut Map<String, Value>,
     ops: &[PatchOp],
+    limits: &Limits,
 ) -> Result<Vec<MemberChange>, Error> {
     let mut patcher = Patcher {
         kind,
         doc: doc.clone(),
         changes: Vec::new(),
+        limits: *limits,
     };
     for (i, op) in ops.iter().enumerate() {
         patcher.operation(op).map_err(|e| in_operation(i, e))?;
@@ -230,6 +233,7 @@ struct Patcher {
     kind: ResourceKind,
     doc: Map<String, Value>,
     changes: Vec<MemberChange>,
+    limits: Limits,
 }
 
 impl Patcher {
@@ -316,7 +320,7 @@ impl Patcher {
                 self.schema_op(op, &schema, Some(value))?;
                 continue;
             }
-            let mut path = parse_path(key)?;
+            let mut path = parse_path(key, &self.limits)?;
             if path.attr.urn.is_none() {
                 path.attr.urn = urn.map(str::to_owned);
             }
@@ -948,6 +952,23 @@ mod tests {
         }
     }
 
+    /// The engine with the default limits.
+    fn from_json(body: &Value) -> Result<PatchRequest, Error> {
+        PatchRequest::from_json(body, &Limits::DEFAULT)
+    }
+
+    fn apply(
+        kind: ResourceKind,
+        doc: &mut Map<String, Value>,
+        ops: &[PatchOp],
+    ) -> Result<Vec<MemberChange>, Error> {
+        super::apply(kind, doc, ops, &Limits::DEFAULT)
+    }
+
+    fn parse_path(input: &str) -> Result<PatchPath, Error> {
+        super::parse_path(input, &Limits::DEFAULT)
+    }
+
     fn body(operations: Value) -> Value {
         json!({"schemas": [PATCH_OP_SCHEMA], "Operations": operations})
     }
@@ -959,8 +980,8 @@ mod tests {
         body: &Value,
     ) -> Result<(Value, Vec<MemberChange>), Error> {
         let mut patched = object(doc.clone());
-        let result = PatchRequest::from_json(body)
-            .and_then(|request| apply(kind, &mut patched, &request.operations));
+        let result =
+            from_json(body).and_then(|request| apply(kind, &mut patched, &request.operations));
         match result {
             Ok(changes) => Ok((Value::Object(patched), changes)),
             Err(e) => {
@@ -1762,7 +1783,7 @@ mod tests {
 
     #[test]
     fn request_errors() {
-        let request_error = |body: Value| match PatchRequest::from_json(&body) {
+        let request_error = |body: Value| match from_json(&body) {
             Err(Error::BadRequest(scim_type, _)) => scim_type,
             other => panic!("{body}: {other:?}"),
         };
@@ -1799,11 +1820,14 @@ mod tests {
             ScimType::InvalidPath
         );
         assert_eq!(
-            request_error(body(Value::Array(vec![add.clone(); MAX_OPERATIONS + 1]))),
+            request_error(body(Value::Array(vec![
+                add.clone();
+                Limits::DEFAULT.patch_operations + 1
+            ]))),
             ScimType::InvalidValue
         );
         // `schemas` may be left out; an empty path is no path.
-        let request = PatchRequest::from_json(
+        let request = from_json(
             &json!({"Operations": [{"op": "Replace", "path": "", "value": {"title": "t"}}]}),
         )
         .unwrap();
@@ -1815,7 +1839,53 @@ mod tests {
                 value: Some(json!({"title": "t"}))
             }]
         );
-        assert!(PatchRequest::from_json(&body(Value::Array(vec![add; MAX_OPERATIONS]))).is_ok());
+        assert!(
+            from_json(&body(Value::Array(vec![
+                add;
+                Limits::DEFAULT.patch_operations
+            ])))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn limits_are_the_configured_ones() {
+        let limits = Limits {
+            filter_bytes: 16,
+            filter_depth: 1,
+            patch_operations: 2,
+        };
+        let add = json!({"op": "add", "path": "title", "value": "t"});
+        let detail = |operations: Value| {
+            let body = body(operations);
+            let mut doc = object(user());
+            let result = PatchRequest::from_json(&body, &limits).and_then(|request| {
+                super::apply(ResourceKind::User, &mut doc, &request.operations, &limits)
+            });
+            match result {
+                Err(Error::BadRequest(scim_type, detail)) => (scim_type, detail),
+                other => panic!("{body}: {other:?}"),
+            }
+        };
+        assert!(PatchRequest::from_json(&body(json!([add, add])), &limits).is_ok());
+        assert_eq!(
+            detail(json!([add, add, add])),
+            (
+                ScimType::InvalidValue,
+                "a PATCH request may hold at most 2 operations, this one has 3".to_owned()
+            )
+        );
+        let (scim_type, text) = detail(json!([{"op": "add", "path": "emails[type eq \"work\"]"}]));
+        assert_eq!(scim_type, ScimType::InvalidPath);
+        assert!(text.contains("limit of 16 bytes"), "{text}");
+        // The keys of a path-less value are paths too.
+        let (scim_type, text) =
+            detail(json!([{"op": "add", "value": {"emails[(type eq \"w\")]": "x"}}]));
+        assert_eq!(scim_type, ScimType::InvalidPath);
+        assert!(text.contains("limit of 16 bytes"), "{text}");
+        let (scim_type, text) = detail(json!([{"op": "add", "value": {"x[(a pr)]": "x"}}]));
+        assert_eq!(scim_type, ScimType::InvalidPath);
+        assert!(text.contains("limit of 1 levels"), "{text}");
     }
 
     #[test]
@@ -1856,6 +1926,7 @@ mod tests {
             kind: ResourceKind::User,
             doc: Map::new(),
             changes: Vec::new(),
+            limits: Limits::DEFAULT,
         };
         let mut set =
             |value: Option<Value>| patcher.update(None, "badge", Some(def), |_| Ok(value));

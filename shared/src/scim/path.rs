@@ -1,7 +1,8 @@
 //! PATCH paths (RFC 7644 §3.5.2): `PATH = attrPath / valuePath [subAttr]`.
 
 use crate::error::{Error, ScimType};
-use crate::scim::filter::{self, AttrPath, Filter, MAX_FILTER_LEN};
+use crate::scim::filter::{self, AttrPath, Filter};
+use crate::scim::limits::Limits;
 
 /// `name.givenName` is `attr` with a sub; `emails[type eq "work"].value` is `attr` `emails`,
 /// a `filter` and a `sub`.
@@ -12,9 +13,10 @@ pub struct PatchPath {
     pub sub: Option<String>,
 }
 
-/// Parses a PATCH `path`. Every error is `400 invalidPath`, naming the path.
-pub fn parse_path(input: &str) -> Result<PatchPath, Error> {
-    parse(input).map_err(|error| match error {
+/// Parses a PATCH `path` within `limits` (its length is bounded as a filter's). Every error is
+/// `400 invalidPath`, naming the path.
+pub fn parse_path(input: &str, limits: &Limits) -> Result<PatchPath, Error> {
+    parse(input, limits).map_err(|error| match error {
         Error::BadRequest(_, detail) => Error::bad_request(
             ScimType::InvalidPath,
             format!("invalid path `{input}`: {detail}"),
@@ -23,11 +25,13 @@ pub fn parse_path(input: &str) -> Result<PatchPath, Error> {
     })
 }
 
-fn parse(input: &str) -> Result<PatchPath, Error> {
+fn parse(input: &str, limits: &Limits) -> Result<PatchPath, Error> {
     let invalid = |detail: &str| Error::bad_request(ScimType::InvalidPath, detail);
-    if input.len() > MAX_FILTER_LEN {
+    if input.len() > limits.filter_bytes {
         return Err(invalid(&format!(
-            "longer than the limit of {MAX_FILTER_LEN} bytes"
+            "{} bytes long, longer than the limit of {} bytes",
+            input.len(),
+            limits.filter_bytes
         )));
     }
     let attr_path = |text: &str| filter::parse_attr_path(text).map_err(|e| invalid(&e));
@@ -49,7 +53,7 @@ fn parse(input: &str) -> Result<PatchPath, Error> {
             "a value filter must follow an attribute, not `attr.sub`",
         ));
     }
-    let filter = filter::parse_value_filter(input, open + 1..close, ScimType::InvalidPath)?;
+    let filter = filter::parse_value_filter(input, open + 1..close, ScimType::InvalidPath, limits)?;
     let sub = match input.get(close + 1..).unwrap_or_default() {
         "" => None,
         rest => match rest.strip_prefix('.') {
@@ -87,6 +91,11 @@ mod tests {
             CompareOp::Eq,
             CompValue::Str(value.to_owned()),
         )
+    }
+
+    /// The parser with the default limits.
+    fn parse_path(input: &str) -> Result<PatchPath, Error> {
+        super::parse_path(input, &Limits::DEFAULT)
     }
 
     fn invalid(input: &str) -> String {
@@ -189,7 +198,23 @@ mod tests {
             "{detail}"
         );
         assert!(detail.contains("column 23"), "{detail}");
-        assert!(invalid(&"a".repeat(MAX_FILTER_LEN + 1)).contains("longer"));
+        assert!(invalid(&"a".repeat(Limits::DEFAULT.filter_bytes + 1)).contains("longer"));
+    }
+
+    #[test]
+    fn limits_are_the_configured_ones() {
+        let limits = Limits {
+            filter_bytes: 20,
+            filter_depth: 1,
+            ..Limits::DEFAULT
+        };
+        assert!(super::parse_path(r#"emails[type eq "w"]"#, &limits).is_ok());
+        let detail = |input: &str| match super::parse_path(input, &limits) {
+            Err(Error::BadRequest(ScimType::InvalidPath, detail)) => detail,
+            other => panic!("{input:?} should be invalidPath, got {other:?}"),
+        };
+        assert!(detail(r#"emails[(type eq "w")]"#).contains("21 bytes long"));
+        assert!(detail(r#"emails[(type pr)]"#).contains("limit of 1 levels"));
     }
 
     proptest! {
