@@ -16,6 +16,7 @@ both_backends!(
     patch_response_rules,
     search_endpoints,
     okta_shapes_and_lenient_paths,
+    filters_on_the_seat_extension,
 );
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -437,4 +438,126 @@ async fn okta_shapes_and_lenient_paths(backend: Backend) {
         1
     );
     assert_eq!(tenant.get("/nothing").await.0, 404);
+}
+
+const LICENSE: &str = "urn:seatflow:params:scim:schemas:extension:license:2.0:User";
+
+/// Who is waiting: filters (and sorting) on Seatflow's license extension, which is not in the
+/// stored document, see the seats licensing gave out, with the total and paging right.
+async fn filters_on_the_seat_extension(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Seats", 1).await;
+    let ids = seed(&tenant).await;
+    let (_, outsider) = tenant.post("/Users", json!({"userName": "dee"})).await;
+    let (status, group) = tenant
+        .post(
+            "/Groups",
+            json!({
+                "displayName": "Licensed",
+                "members": ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let response = server
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
+        )
+        .json(&json!({"group_ids": [group["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server
+        .converged(&tenant.license_id, std::time::Duration::from_secs(30))
+        .await;
+
+    // One seat for three entitled users: one holds it, two wait; the outsider is not entitled.
+    let body = filtered(&tenant, &format!("{LICENSE}:seatStatus eq \"blocked\"")).await;
+    assert_eq!(body["totalResults"], 2, "{body}");
+    let waiting: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| {
+            assert_eq!(user[LICENSE]["seatStatus"], "blocked", "{user}");
+            user["id"].as_str().unwrap()
+        })
+        .collect();
+    assert!(waiting.iter().all(|id| ids.iter().any(|i| i == id)));
+    let body = filtered(&tenant, "seatStatus eq \"assigned\"").await;
+    assert_eq!(body["totalResults"], 1, "{body}");
+    let holder = body["Resources"][0]["id"].as_str().unwrap();
+    assert!(!waiting.contains(&holder));
+    let body = filtered(&tenant, "seatStatus eq \"none\"").await;
+    assert_eq!(body["Resources"][0]["id"], outsider["id"], "{body}");
+    assert_eq!(body["totalResults"], 1);
+    let body = filtered(&tenant, "seatReason eq \"no_seats_available\"").await;
+    assert_eq!(body["totalResults"], 2, "{body}");
+    // caseExact, as `/Schemas` says.
+    assert_eq!(
+        filtered(&tenant, "seatStatus eq \"BLOCKED\"").await["totalResults"],
+        0
+    );
+
+    // Paging: the total counts every waiting user, each page holds its share.
+    let filter = "seatStatus+eq+%22blocked%22";
+    let mut paged = Vec::new();
+    for start in 1..=3 {
+        let (status, page) = tenant
+            .get(&format!(
+                "/Users?filter={filter}&startIndex={start}&count=1"
+            ))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["totalResults"], 2, "{page}");
+        paged.extend(
+            page["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|user| user["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(paged, waiting);
+
+    // With a non-indexed attribute the filter runs in memory, on the same seats.
+    let body = filtered(&tenant, "seatStatus eq \"blocked\" or title eq \"A\"").await;
+    let mut expected: Vec<&str> = waiting.clone();
+    if !expected.contains(&ids[2].as_str()) {
+        expected.push(&ids[2]);
+    }
+    let mut found: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["id"].as_str().unwrap())
+        .collect();
+    expected.sort_unstable();
+    found.sort_unstable();
+    assert_eq!(found, expected, "{body}");
+
+    // Sorting by seat: assigned, blocked, blocked, none.
+    let (_, sorted) = tenant.get("/Users?sortBy=seatStatus").await;
+    let statuses: Vec<&str> = sorted["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user[LICENSE]["seatStatus"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["assigned", "blocked", "blocked", "none"]);
+
+    // The same through /.search.
+    let (status, body) = tenant
+        .post(
+            "/Users/.search",
+            json!({"filter": "seatStatus eq \"blocked\"", "count": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["totalResults"].clone(), body["itemsPerPage"].clone()),
+        (json!(2), json!(1))
+    );
 }

@@ -1,6 +1,7 @@
 //! Property: a filter on indexed attributes evaluated in SQL (`store::filter_sql`) selects
 //! exactly the users that `filter::matches` selects on their documents, on both backends, and
-//! SQL sorting orders them as `scim::sort` does in memory. Random users, random filters.
+//! SQL sorting orders them as `scim::sort` does in memory. Random users with random seats
+//! (Seatflow's license extension is read from the `seats` table in SQL), random filters.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,8 +12,9 @@ use seatflow_shared::db::Db;
 use seatflow_shared::scim::filter::{self, AttrPath, CompValue, CompareOp, Filter};
 use seatflow_shared::scim::limits::Limits;
 use seatflow_shared::scim::sort::{self, Sort, SortOrder};
-use seatflow_shared::scim::{ResourceKind, resource};
+use seatflow_shared::scim::{LICENSE_USER_SCHEMA, ResourceKind, resource};
 use seatflow_shared::store::listing::ListQuery;
+use seatflow_shared::store::seats::{self, Seat};
 use seatflow_shared::store::{Page, licenses, users};
 use seatflow_tests::{Backend, TestDb};
 use serde_json::json;
@@ -33,6 +35,34 @@ fn attr(name: &str) -> AttrPath {
     }
 }
 
+/// The seat extension's values, in and out of case, and prefixes for `sw`/`co`/`gt`.
+fn seat_text() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "assigned",
+        "blocked",
+        "none",
+        "Assigned",
+        "no_seats_available",
+        "awaiting_admin_reprocess",
+        "not_entitled",
+        "a",
+        "n",
+        "",
+    ])
+    .prop_map(str::to_owned)
+}
+
+fn seat_attr() -> impl Strategy<Value = AttrPath> {
+    prop_oneof![
+        Just(attr("seatStatus")),
+        Just(attr("seatReason")),
+        Just(AttrPath {
+            urn: Some(LICENSE_USER_SCHEMA.to_owned()),
+            ..attr("seatStatus")
+        }),
+    ]
+}
+
 fn leaf() -> impl Strategy<Value = Filter> {
     let op = prop_oneof![
         Just(CompareOp::Eq),
@@ -47,7 +77,7 @@ fn leaf() -> impl Strategy<Value = Filter> {
     ];
     let name = prop_oneof![Just("userName"), Just("displayName"), Just("externalId")];
     prop_oneof![
-        (name.clone(), op, text()).prop_map(|(n, op, v)| Filter::Compare(
+        (name.clone(), op.clone(), text()).prop_map(|(n, op, v)| Filter::Compare(
             attr(n),
             op,
             CompValue::Str(v)
@@ -58,6 +88,12 @@ fn leaf() -> impl Strategy<Value = Filter> {
             if ne { CompareOp::Ne } else { CompareOp::Eq },
             CompValue::Bool(b)
         )),
+        (seat_attr(), op, seat_text()).prop_map(|(path, op, v)| Filter::Compare(
+            path,
+            op,
+            CompValue::Str(v)
+        )),
+        seat_attr().prop_map(Filter::Present),
     ]
 }
 
@@ -77,6 +113,17 @@ struct NewUser {
     display_name: Option<String>,
     external_id: Option<String>,
     active: Option<bool>,
+    seat: Option<Seat>,
+}
+
+fn arb_seat() -> impl Strategy<Value = Option<Seat>> {
+    prop::sample::select(vec![
+        None,
+        Some((seats::ASSIGNED, None)),
+        Some((seats::BLOCKED, Some(seats::NO_SEATS_AVAILABLE))),
+        Some((seats::BLOCKED, Some(seats::AWAITING_ADMIN))),
+    ])
+    .prop_map(|seat| seat.map(|(status, reason)| (status.to_owned(), reason.map(str::to_owned))))
 }
 
 fn arb_user() -> impl Strategy<Value = NewUser> {
@@ -85,13 +132,31 @@ fn arb_user() -> impl Strategy<Value = NewUser> {
         proptest::option::of(text()),
         proptest::option::of(text()),
         proptest::option::of(any::<bool>()),
+        arb_seat(),
     )
-        .prop_map(|(user_name, display_name, external_id, active)| NewUser {
-            user_name,
-            display_name,
-            external_id,
-            active,
-        })
+        .prop_map(
+            |(user_name, display_name, external_id, active, seat)| NewUser {
+                user_name,
+                display_name,
+                external_id,
+                active,
+                seat,
+            },
+        )
+}
+
+/// Gives the user the seat row that shows as `seat`.
+fn seat_user(conn: &mut seatflow_shared::db::DbConn, license_id: &str, user_id: &str, seat: &Seat) {
+    let now = "2026-01-01T00:00:00.000000Z";
+    seats::insert_blocked(conn, license_id, user_id, now, now).unwrap();
+    let ids = [user_id.to_owned()];
+    match seat {
+        (status, None) if status == seats::ASSIGNED => {
+            seats::assign(conn, license_id, &ids, now).unwrap();
+        }
+        (_, Some(reason)) => seats::set_reason(conn, license_id, &ids, reason).unwrap(),
+        other => panic!("no seat row shows as {other:?}"),
+    }
 }
 
 fn equivalence(backend: Backend) {
@@ -109,7 +174,9 @@ fn equivalence(backend: Backend) {
             Just("userName"),
             Just("displayName"),
             Just("externalId"),
-            Just("active")
+            Just("active"),
+            Just("seatStatus"),
+            Just("seatReason")
         ],
         any::<bool>(),
     );
@@ -132,7 +199,11 @@ fn equivalence(backend: Backend) {
                     body["active"] = a.into();
                 }
                 let fields = resource::user_fields(body).unwrap();
-                rows.push(users::insert(&mut conn, &license.id, fields).unwrap());
+                let row = users::insert(&mut conn, &license.id, fields).unwrap();
+                if let Some(seat) = &u.seat {
+                    seat_user(&mut conn, &license.id, &row.id, seat);
+                }
+                rows.push((row, u.seat.clone()));
             }
             let all = Page {
                 start_index: 1,
@@ -145,14 +216,18 @@ fn equivalence(backend: Backend) {
                     page: all,
                 };
                 let (total, found) = users::list(&mut conn, &license.id, &query).unwrap();
-                let in_sql: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
-                let in_memory: Vec<&str> = rows
+                // The ids, and the seats `list` read with them.
+                let in_sql: Vec<_> = found
                     .iter()
-                    .filter(|r| {
-                        let doc = resource::filterable_user(r).unwrap();
+                    .map(|(r, seat)| (r.id.as_str(), seat))
+                    .collect();
+                let in_memory: Vec<_> = rows
+                    .iter()
+                    .filter(|seated| {
+                        let doc = resource::filterable_user(seated).unwrap();
                         filter::matches(f, ResourceKind::User, &doc)
                     })
-                    .map(|r| r.id.as_str())
+                    .map(|(r, seat)| (r.id.as_str(), seat))
                     .collect();
                 prop_assert_eq!(&in_sql, &in_memory, "filter {}", f);
                 prop_assert_eq!(total, i64::try_from(in_memory.len()).unwrap());
@@ -180,9 +255,12 @@ fn equivalence(backend: Backend) {
             .unwrap();
             let mut keyed: Vec<_> = rows
                 .iter()
-                .map(|r| {
-                    let doc = resource::filterable_user(r).unwrap();
-                    (sort::key(ResourceKind::User, &sort.by, &doc), r.id.clone())
+                .map(|seated| {
+                    let doc = resource::filterable_user(seated).unwrap();
+                    (
+                        sort::key(ResourceKind::User, &sort.by, &doc),
+                        seated.0.id.clone(),
+                    )
                 })
                 .collect();
             let order = if descending {
@@ -191,7 +269,7 @@ fn equivalence(backend: Backend) {
                 SortOrder::Ascending
             };
             sort::sort_by_key(&mut keyed, order);
-            let in_sql: Vec<&str> = sorted.iter().map(|r| r.id.as_str()).collect();
+            let in_sql: Vec<&str> = sorted.iter().map(|(r, _)| r.id.as_str()).collect();
             let in_memory: Vec<&str> = keyed.iter().map(|(_, id)| id.as_str()).collect();
             prop_assert_eq!(in_sql, in_memory, "sortBy {}", sort_by);
             Ok(())
@@ -242,7 +320,7 @@ fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
     db.migrate().unwrap();
     let (total, found) = users::list(&mut conn, &license.id, &query).unwrap();
     assert_eq!(total, 1);
-    assert_eq!(found[0].user_name, "e");
+    assert_eq!(found[0].0.user_name, "e");
     let absent = filter::parse("displayName pr", &Limits::DEFAULT).unwrap();
     let query = ListQuery {
         filter: Some(&absent),

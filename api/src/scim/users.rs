@@ -9,7 +9,7 @@ use seatflow_shared::scim::patch::{self, PatchRequest};
 use seatflow_shared::scim::version::{self, check_if_match};
 use seatflow_shared::scim::{ResourceKind, resource};
 use seatflow_shared::store::seats;
-use seatflow_shared::store::users::{self, UserRow};
+use seatflow_shared::store::users::{self, Seated, UserRow};
 use serde_json::Value;
 
 use crate::activity;
@@ -21,29 +21,20 @@ use crate::request_id::RequestId;
 use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
 
-/// A user with its seat (status, reason), if it has one.
-type Seated = (UserRow, Option<Seat>);
-type Seat = (String, Option<String>);
-
 fn seated(c: &mut DbConn, row: UserRow) -> seatflow_shared::Result<Seated> {
     let seat = seats::statuses(c, &row.license_id, std::slice::from_ref(&row.id))?.remove(&row.id);
     Ok((row, seat))
 }
 
-fn render(row: &UserRow, seat: Option<&Seat>, base: &str) -> seatflow_shared::Result<Value> {
-    let mut body = resource::render_user(row, base)?;
-    resource::with_seat(&mut body, seat.map(|(s, r)| (s.as_str(), r.as_deref())));
-    Ok(body)
-}
-
 fn respond(
     state: &AppState,
-    (row, seat): &Seated,
+    seated: &Seated,
     status: StatusCode,
     query: &ReadQuery,
 ) -> ApiResult<ScimJson> {
+    let (row, _) = seated;
     let base = state.0.config.tenant_url();
-    let mut body = render(row, seat.as_ref(), &base)?;
+    let mut body = resource::render_seated(seated, &base)?;
     resource::project(
         ResourceKind::User,
         &mut body,
@@ -135,17 +126,12 @@ pub async fn search(
     let (total, rows) = state
         .0
         .db
-        .read(move |c| {
-            let (total, rows) = users::list(c, &license_id, &owned.list_query())?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            Ok((total, (rows, seats::statuses(c, &license_id, &ids)?)))
-        })
+        .read(move |c| users::list(c, &license_id, &owned.list_query()))
         .await?;
-    let (rows, seats) = rows;
     let resources = rows
         .iter()
-        .map(|row| {
-            let mut body = render(row, seats.get(&row.id), base)?;
+        .map(|seated| {
+            let mut body = resource::render_seated(seated, base)?;
             resource::project(
                 ResourceKind::User,
                 &mut body,

@@ -14,8 +14,8 @@ use crate::scim::schema::{self, AttributeDef, Mutability, Returned};
 use crate::scim::{LICENSE_USER_SCHEMA, ResourceKind};
 use crate::scim::{typing, version};
 use crate::store::groups::{GroupFields, GroupRow, Member};
-use crate::store::seats::NOT_ENTITLED;
-use crate::store::users::{UserFields, UserRow};
+use crate::store::seats::{NOT_ENTITLED, Seat};
+use crate::store::users::{Seated, UserFields, UserRow};
 
 /// Validates a full User representation (POST or PUT body).
 pub fn user_fields(body: Value) -> Result<UserFields> {
@@ -194,11 +194,20 @@ pub fn render_user(row: &UserRow, base_url: &str) -> Result<Value> {
     ))
 }
 
-/// Adds Seatflow's read-only license extension to a rendered user: `seatStatus` (`assigned`,
-/// `blocked`, or `none`) and `seatReason`, so the identity provider's admins can see seats.
-pub fn with_seat(user: &mut Value, seat: Option<(&str, Option<&str>)>) {
+/// The full SCIM representation of a stored user with Seatflow's read-only license extension:
+/// `seatStatus` (`assigned`, `blocked`, or `none`) and `seatReason`, so the identity provider's
+/// admins can see seats (and filter on them: `store::filter_sql` reads the same from `seats`).
+pub fn render_seated((row, seat): &Seated, base_url: &str) -> Result<Value> {
+    let mut user = render_user(row, base_url)?;
+    with_seat(&mut user, seat.as_ref());
+    Ok(user)
+}
+
+fn with_seat(user: &mut Value, seat: Option<&Seat>) {
     let Value::Object(object) = user else { return };
-    let (status, reason) = seat.unwrap_or(("none", Some(NOT_ENTITLED)));
+    let (status, reason) = seat.map_or(("none", Some(NOT_ENTITLED)), |(status, reason)| {
+        (status.as_str(), reason.as_deref())
+    });
     let mut extension = Map::new();
     extension.insert("seatStatus".into(), status.into());
     if let Some(reason) = reason {
@@ -215,10 +224,11 @@ pub fn with_seat(user: &mut Value, seat: Option<(&str, Option<&str>)>) {
     }
 }
 
-/// A user as filters and sorts see it: rendered, with `active` as licensing counts it (a user
-/// created without `active` is active), so that memory agrees with the SQL `active` column.
-pub fn filterable_user(row: &UserRow) -> Result<Value> {
-    let mut user = render_user(row, "")?;
+/// A user as filters and sorts see it: rendered with its seat, and with `active` as licensing
+/// counts it (a user created without `active` is active), so that memory agrees with SQL.
+pub fn filterable_user(seated: &Seated) -> Result<Value> {
+    let (row, _) = seated;
+    let mut user = render_seated(seated, "")?;
     if let Value::Object(object) = &mut user
         && key_ci(object, "active").is_none()
     {

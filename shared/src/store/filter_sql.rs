@@ -14,9 +14,9 @@ use diesel::{BoolExpressionMethods, QueryResult};
 
 use crate::db::MultiBackend;
 use crate::error::{Error, Result};
-use crate::scim::ResourceKind;
-use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, attribute_home};
 use crate::scim::sort::SortOrder;
+use crate::scim::{LICENSE_USER_SCHEMA, ResourceKind};
 
 pub type Predicate<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
 
@@ -40,14 +40,37 @@ enum Column {
     Members,
 }
 
+/// A user's `seatStatus` as `resource::render_seated` shows it: its seat row's, else `none`.
+const SEAT_STATUS: &str = "COALESCE((SELECT s.status FROM seats s \
+     WHERE s.license_id = users.license_id AND s.user_id = users.id), 'none')";
+/// A user's `seatReason`: its seat row's (absent when NULL), else `not_entitled`.
+const SEAT_REASON: &str = "NULLIF(COALESCE((SELECT COALESCE(s.reason, '') FROM seats s \
+     WHERE s.license_id = users.license_id AND s.user_id = users.id), 'not_entitled'), '')";
+
 fn resolve(kind: ResourceKind, path: &AttrPath) -> Result<Column> {
-    if let Some(urn) = &path.urn
-        && !urn.eq_ignore_ascii_case(kind.core_schema())
-    {
-        return Err(unsupported(path));
-    }
     let name = path.name.to_ascii_lowercase();
     let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    // Where the in-memory evaluation looks the attribute up: the core schema, or an extension
+    // (a name without URN that the core schema lacks is an extension's).
+    match attribute_home(kind, path.urn.as_deref(), &path.name).0 {
+        None => {}
+        Some(urn)
+            if kind == ResourceKind::User && urn.eq_ignore_ascii_case(LICENSE_USER_SCHEMA) =>
+        {
+            return match (name.as_str(), sub) {
+                ("seatstatus", None) => Ok(Column::Exact {
+                    column: SEAT_STATUS,
+                    nullable: false,
+                }),
+                ("seatreason", None) => Ok(Column::Exact {
+                    column: SEAT_REASON,
+                    nullable: true,
+                }),
+                _ => Err(unsupported(path)),
+            };
+        }
+        Some(_) => return Err(unsupported(path)),
+    }
     let column = match (kind, name.as_str(), sub.as_deref()) {
         (_, "id", None) => Column::Exact {
             column: "id",

@@ -146,7 +146,8 @@ pub(crate) fn scan<R>(
             format!(
                 "this filter or sortBy needs {candidates} resources examined one by one, more than \
                  the limit of {MAX_SCAN}: add a condition on an indexed attribute (id, userName, \
-                 externalId, displayName, active, meta.created, meta.lastModified, members) with `and`"
+                 externalId, displayName, active, meta.created, meta.lastModified, members, \
+                 seatStatus, seatReason) with `and`"
             ),
         ));
     }

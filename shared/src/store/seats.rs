@@ -261,11 +261,14 @@ pub fn entitlements(conn: &mut DbConn, email: &str) -> Result<Vec<Entitlement>> 
 }
 
 /// Seat status of some users of a license, for the SCIM extension attributes.
+/// A user's seat as SCIM shows it: status and reason.
+pub type Seat = (String, Option<String>);
+
 pub fn statuses(
     conn: &mut DbConn,
     license_id: &str,
     user_ids: &[String],
-) -> Result<HashMap<String, (String, Option<String>)>> {
+) -> Result<HashMap<String, Seat>> {
     Ok(rows_for(conn, license_id, user_ids)?
         .into_iter()
         .map(|(id, row)| (id, (row.status, row.reason)))

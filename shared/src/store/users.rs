@@ -13,6 +13,7 @@ use crate::scim::filter::Filter;
 use crate::scim::resource;
 use crate::store::filter_sql;
 use crate::store::listing::{self, ListQuery, Plan};
+use crate::store::seats::{self, Seat};
 use crate::time;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -28,6 +29,22 @@ pub struct UserRow {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A user with its seat, if it holds one (assigned or waiting).
+pub type Seated = (UserRow, Option<Seat>);
+
+/// The users with their seats.
+pub fn seated(conn: &mut DbConn, license_id: &str, rows: Vec<UserRow>) -> Result<Vec<Seated>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut seats = seats::statuses(conn, license_id, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let seat = seats.remove(&row.id);
+            (row, seat)
+        })
+        .collect())
 }
 
 /// The indexed fields and the document of a user, as validated from a request.
@@ -170,12 +187,13 @@ pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The total number of matches and one page of them (see `store::listing` for how).
+/// The total number of matches and one page of them with their seats (see `store::listing` for
+/// how; the seat extension's attributes filter and sort in SQL too).
 pub fn list(
     conn: &mut DbConn,
     license_id: &str,
     query: &ListQuery<'_>,
-) -> Result<(i64, Vec<UserRow>)> {
+) -> Result<(i64, Vec<Seated>)> {
     let scoped = |filter: Option<&Filter>| -> Result<_> {
         let mut q = users::table
             .filter(users::license_id.eq(license_id.to_owned()))
@@ -195,11 +213,13 @@ pub fn list(
                 if let Some(order) = &order {
                     q = q.order(sql::<Text>(order));
                 }
-                Ok(q.then_order_by((users::created_at, users::id))
+                let rows = q
+                    .then_order_by((users::created_at, users::id))
                     .offset(query.page.offset())
                     .limit(query.page.count)
                     .select(UserRow::as_select())
-                    .load(c)?)
+                    .load(c)?;
+                seated(c, license_id, rows)
             },
         ),
         Plan::Scan {
@@ -213,12 +233,13 @@ pub fn list(
                 residual.as_ref(),
                 candidates,
                 |offset, limit| {
-                    Ok(scoped(prefilter.as_ref())?
+                    let rows = scoped(prefilter.as_ref())?
                         .order((users::created_at, users::id))
                         .offset(offset)
                         .limit(limit)
                         .select(UserRow::as_select())
-                        .load(conn)?)
+                        .load(conn)?;
+                    seated(conn, license_id, rows)
                 },
                 resource::filterable_user,
             )
