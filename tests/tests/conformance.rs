@@ -16,6 +16,7 @@ both_backends!(
     patch_response_rules,
     search_endpoints,
     okta_shapes_and_lenient_paths,
+    group_members_in_the_forms_patch_takes,
     filters_on_the_seat_extension,
 );
 
@@ -438,6 +439,73 @@ async fn okta_shapes_and_lenient_paths(backend: Backend) {
         1
     );
     assert_eq!(tenant.get("/nothing").await.0, 404);
+}
+
+fn member_ids(group: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = group["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no members: {group}"))
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A group's POST and PUT read members as PATCH does: objects, bare id strings (Okta, Microsoft's
+/// Postman collection), a lone member without an array; what PATCH refuses they refuse alike.
+async fn group_members_in_the_forms_patch_takes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tenant = server.create_license("Members", 10).await;
+    let ids = seed(&tenant).await;
+    fn sorted<'a>(some: &[&'a String]) -> Vec<&'a str> {
+        let mut some: Vec<&str> = some.iter().map(|id| id.as_str()).collect();
+        some.sort_unstable();
+        some
+    }
+
+    let (status, group) = tenant
+        .post(
+            "/Groups",
+            json!({"displayName": "Bare", "members": [ids[0], {"value": ids[1]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    assert_eq!(member_ids(&group), sorted(&[&ids[0], &ids[1]]));
+    let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+
+    let (status, body) = tenant
+        .put(&path, json!({"displayName": "Bare", "members": [ids[2]]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(member_ids(&body), sorted(&[&ids[2]]));
+    let (status, body) = tenant
+        .put(&path, json!({"displayName": "Bare", "members": ids[0]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(member_ids(&tenant.get(&path).await.1), sorted(&[&ids[0]]));
+
+    let (status, refused) = tenant
+        .post(
+            "/Groups",
+            json!({"displayName": "Bad", "members": [ids[1], 3]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["scimType"], "invalidValue", "{refused}");
+    let (status, patched) = tenant
+        .patch(
+            &path,
+            patch_op(json!([{"op": "add", "path": "members", "value": [ids[1], 3]}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{patched}");
+    assert_eq!(
+        patched["detail"],
+        format!("operation 1: {}", refused["detail"].as_str().unwrap()),
+    );
+    assert_eq!(member_ids(&tenant.get(&path).await.1), sorted(&[&ids[0]]));
+    assert_eq!(tenant.get("/Groups").await.1["totalResults"], 1);
 }
 
 const LICENSE: &str = "urn:seatflow:params:scim:schemas:extension:license:2.0:User";

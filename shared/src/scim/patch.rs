@@ -555,10 +555,12 @@ fn filter_ids(filter: &Filter) -> Result<Vec<String>, Error> {
 }
 
 /// Members from `[{"value": id, "display": …}, …]`; bare id strings are accepted too (Okta and
-/// Microsoft's Postman collection send them).
+/// Microsoft's Postman collection send them), a lone member needs no array, and JSON nulls are
+/// dropped. PATCH and a group's POST and PUT read members with this.
 pub(crate) fn new_members(value: &Value) -> Result<Vec<NewMember>, Error> {
     values(value)
         .iter()
+        .filter(|member| !member.is_null())
         .map(|member| match member {
             Value::String(id) => Ok(NewMember::from(id.as_str())),
             Value::Object(member) => match get_ci(member, "value") {

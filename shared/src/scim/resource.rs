@@ -40,14 +40,15 @@ pub fn user_fields_from_doc(doc: Map<String, Value>) -> Result<UserFields> {
     })
 }
 
-/// Validates a full Group representation; returns the fields and the members it lists.
+/// Validates a full Group representation; returns the fields and the members it lists, read as
+/// PATCH reads them (`patch::new_members`: objects or bare id strings).
 pub fn group_fields(body: Value) -> Result<(GroupFields, Vec<NewMember>)> {
-    let mut doc = normalize(ResourceKind::Group, into_object(body)?)?;
+    let mut doc = into_object(body)?;
     let members = match take_ci(&mut doc, "members") {
+        Some(members) => new_members(&members)?,
         None => Vec::new(),
-        Some(items @ Value::Array(_)) => new_members(&items)?,
-        Some(_) => return Err(invalid_value("members must be an array")),
     };
+    let doc = normalize(ResourceKind::Group, doc)?;
     Ok((group_fields_from_doc(doc)?, members))
 }
 
@@ -606,6 +607,37 @@ mod tests {
             doc,
             json!({"userName": "a@x", ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1"}}})
         );
+    }
+
+    #[test]
+    fn group_members_come_in_every_form_patch_takes() {
+        let (fields, members) = group_fields(json!({
+            "displayName": "G",
+            "Members": ["u1", {"value": "u2", "display": "Bea"}, null]
+        }))
+        .unwrap();
+        assert_eq!(
+            members,
+            [
+                NewMember::from("u1"),
+                NewMember {
+                    display: Some("Bea".into()),
+                    ..NewMember::from("u2")
+                }
+            ]
+        );
+        assert_eq!(fields.document, json!({"displayName": "G"}).to_string());
+        let lone = |members: Value| group_fields(json!({"displayName": "G", "members": members}));
+        assert_eq!(lone(json!("u3")).unwrap().1, [NewMember::from("u3")]);
+        assert_eq!(
+            lone(json!({"value": "u3"})).unwrap().1,
+            [NewMember::from("u3")]
+        );
+        assert!(lone(json!(null)).unwrap().1.is_empty());
+        for bad in [json!([3]), json!([{"display": "x"}]), json!([{"value": 7}])] {
+            let error = lone(bad.clone()).unwrap_err();
+            assert_eq!(error.scim_type(), Some(ScimType::InvalidValue), "{bad}");
+        }
     }
 
     fn member(id: &str, reference: Option<&str>, kind: Option<&str>) -> NewMember {
