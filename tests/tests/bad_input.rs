@@ -145,22 +145,18 @@ async fn bad_filters_are_invalid_filter(backend: Backend) {
     assert_eq!(body["totalResults"], 0);
 }
 
-/// A user whose JSON is exactly `bytes` long.
-fn user_of_size(user_name: &str, bytes: usize) -> String {
+/// POSTs a user whose JSON is exactly `bytes` long.
+async fn post_user_of_size(tenant: &Tenant, bytes: usize) -> (u16, Value) {
+    let user_name = format!("u{bytes}@x.com");
     let bare = json!({"userName": user_name, "title": ""}).to_string();
-    json!({"userName": user_name, "title": "x".repeat(bytes - bare.len())}).to_string()
+    let user = json!({"userName": user_name, "title": "x".repeat(bytes - bare.len())});
+    raw(tenant, Method::POST, "/Users", &user.to_string()).await
 }
 
 async fn oversized_body_is_413(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.max_body_bytes = 4096).await;
     let tenant = server.create_license("T", 1).await;
-    let (status, body) = raw(
-        &tenant,
-        Method::POST,
-        "/Users",
-        &user_of_size("big@x.com", 4097),
-    )
-    .await;
+    let (status, body) = post_user_of_size(&tenant, 4097).await;
     assert_eq!(status, 413);
     assert_error_detail(
         &body,
@@ -169,13 +165,7 @@ async fn oversized_body_is_413(backend: Backend) {
         "request body is larger than the limit of 4096 bytes",
     );
     assert_eq!(tenant.get("/Users").await.1["totalResults"], 0);
-    let (status, body) = raw(
-        &tenant,
-        Method::POST,
-        "/Users",
-        &user_of_size("fits@x.com", 4096),
-    )
-    .await;
+    let (status, body) = post_user_of_size(&tenant, 4096).await;
     assert_eq!(status, 201, "{body}");
 }
 

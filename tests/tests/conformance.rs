@@ -422,16 +422,9 @@ async fn okta_shapes_and_lenient_paths(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let mut members: Vec<&str> = body["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["value"].as_str().unwrap())
-        .collect();
-    members.sort_unstable();
     let mut expected = [ids[1].as_str(), ids[2].as_str()];
     expected.sort_unstable();
-    assert_eq!(members, expected);
+    assert_eq!(member_ids(&body), expected);
     // Endpoint names in any case, and a trailing slash (Microsoft's Postman collection).
     assert_eq!(tenant.get("/users").await.1["totalResults"], 3);
     assert_eq!(
@@ -510,6 +503,16 @@ async fn group_members_in_the_forms_patch_takes(backend: Backend) {
 
 const LICENSE: &str = "urn:seatflow:params:scim:schemas:extension:license:2.0:User";
 
+/// The string at `pointer` (a JSON pointer) in each resource of a list response.
+fn each<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|resource| resource.pointer(pointer).and_then(Value::as_str).unwrap())
+        .collect()
+}
+
 /// Who is waiting: filters (and sorting) on Seatflow's license extension, which is not in the
 /// stored document, see the seats licensing gave out, with the total and paging right.
 async fn filters_on_the_seat_extension(backend: Backend) {
@@ -544,15 +547,11 @@ async fn filters_on_the_seat_extension(backend: Backend) {
     // One seat for three entitled users: one holds it, two wait; the outsider is not entitled.
     let body = filtered(&tenant, &format!("{LICENSE}:seatStatus eq \"blocked\"")).await;
     assert_eq!(body["totalResults"], 2, "{body}");
-    let waiting: Vec<&str> = body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|user| {
-            assert_eq!(user[LICENSE]["seatStatus"], "blocked", "{user}");
-            user["id"].as_str().unwrap()
-        })
-        .collect();
+    assert_eq!(
+        each(&body, &format!("/{LICENSE}/seatStatus")),
+        ["blocked"; 2]
+    );
+    let waiting = each(&body, "/id");
     assert!(waiting.iter().all(|id| ids.iter().any(|i| i == id)));
     let body = filtered(&tenant, "seatStatus eq \"assigned\"").await;
     assert_eq!(body["totalResults"], 1, "{body}");
@@ -580,13 +579,7 @@ async fn filters_on_the_seat_extension(backend: Backend) {
             .await;
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["totalResults"], 2, "{page}");
-        paged.extend(
-            page["Resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|user| user["id"].as_str().unwrap().to_owned()),
-        );
+        paged.extend(each(&page, "/id").into_iter().map(str::to_owned));
     }
     assert_eq!(paged, waiting);
 
@@ -596,25 +589,17 @@ async fn filters_on_the_seat_extension(backend: Backend) {
     if !expected.contains(&ids[2].as_str()) {
         expected.push(&ids[2]);
     }
-    let mut found: Vec<&str> = body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|user| user["id"].as_str().unwrap())
-        .collect();
+    let mut found = each(&body, "/id");
     expected.sort_unstable();
     found.sort_unstable();
     assert_eq!(found, expected, "{body}");
 
     // Sorting by seat: assigned, blocked, blocked, none.
     let (_, sorted) = tenant.get("/Users?sortBy=seatStatus").await;
-    let statuses: Vec<&str> = sorted["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|user| user[LICENSE]["seatStatus"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["assigned", "blocked", "blocked", "none"]);
+    assert_eq!(
+        each(&sorted, &format!("/{LICENSE}/seatStatus")),
+        ["assigned", "blocked", "blocked", "none"]
+    );
 
     // The same through /.search.
     let (status, body) = tenant
