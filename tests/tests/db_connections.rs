@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use seatflow_tests::{Backend, TestServer};
+use seatflow_tests::{Backend, Tenant, TestServer};
 use serde_json::json;
 
 const REQUESTS: usize = 24;
 
-async fn statuses(tenant: &seatflow_tests::Tenant) -> Vec<u16> {
+async fn statuses(tenant: &Tenant) -> Vec<u16> {
     let lookups =
         (0..REQUESTS).map(|_| tenant.get("/Users?filter=userName%20eq%20%22ada%40example.com%22"));
     futures_util::future::join_all(lookups)
@@ -19,16 +19,21 @@ async fn statuses(tenant: &seatflow_tests::Tenant) -> Vec<u16> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_cut_by_the_server_are_replaced_before_use() {
+/// A server with one user, and several pooled connections opened by concurrent lookups.
+async fn server_with_open_connections() -> (TestServer, Tenant) {
     let server = TestServer::start(Backend::Postgres).await;
     let tenant = server.create_license("Cut", 5).await;
     let (status, _) = tenant
         .post("/Users", json!({"userName": "ada@example.com"}))
         .await;
     assert_eq!(status, 201);
-    // Open several pooled connections, then let them sit idle.
     assert!(statuses(&tenant).await.iter().all(|s| *s == 200));
+    (server, tenant)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cut_by_the_server_are_replaced_before_use() {
+    let (server, tenant) = server_with_open_connections().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let cut = server.cut_database_connections();
@@ -43,13 +48,7 @@ async fn idle_connections_cut_by_the_server_are_replaced_before_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_connections_cut_by_the_server_fail_once_with_503() {
-    let server = TestServer::start(Backend::Postgres).await;
-    let tenant = server.create_license("Cut", 5).await;
-    let (status, _) = tenant
-        .post("/Users", json!({"userName": "ada@example.com"}))
-        .await;
-    assert_eq!(status, 201);
-    assert!(statuses(&tenant).await.iter().all(|s| *s == 200));
+    let (server, tenant) = server_with_open_connections().await;
 
     let cut = server.cut_database_connections();
     let first = statuses(&tenant).await;

@@ -16,14 +16,14 @@ use seatflow_tests::loadgen::{self, Options};
 use seatflow_tests::{Backend, TestServer};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_entra_burst_converges_with_the_right_seats() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let options = Options::parse_from([
+/// Two tenants of 40 users, 3 groups of 15 (2 licensed) and 20 seats, 8 connections, plus `extra`.
+fn small_burst(url: &str, admin_token: &str, extra: &[&str]) -> Options {
+    let token = format!("--admin-token={admin_token}");
+    let mut args = vec![
         "seatflow-loadgen",
         "--url",
-        &server.base_url,
-        &format!("--admin-token={}", server.admin_token),
+        url,
+        &token,
         "--tenants",
         "2",
         "--users",
@@ -40,24 +40,38 @@ async fn a_small_entra_burst_converges_with_the_right_seats() {
         "2",
         "--concurrency",
         "8",
-        "--incremental-cycles",
-        "2",
-        "--changes-per-cycle",
-        "10",
-        "--probe-patches",
-        "1",
-        "--lookup-secs",
-        "0.2",
-        "--entitlement-secs",
-        "0.2",
-        "--seed",
-        "7",
-        "--pid",
-        &format!("self={}", std::process::id()),
         "--converge-timeout",
         "20",
         "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    Options::parse_from(args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_entra_burst_converges_with_the_right_seats() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let pid = format!("self={}", std::process::id());
+    let options = small_burst(
+        &server.base_url,
+        &server.admin_token,
+        &[
+            "--incremental-cycles",
+            "2",
+            "--changes-per-cycle",
+            "10",
+            "--probe-patches",
+            "1",
+            "--lookup-secs",
+            "0.2",
+            "--entitlement-secs",
+            "0.2",
+            "--seed",
+            "7",
+            "--pid",
+            &pid,
+        ],
+    );
     let report = loadgen::run(options).await.expect("loadgen runs");
     let summary = loadgen::summary(&report);
     assert_eq!(report.failures, 0, "{summary}");
@@ -159,38 +173,19 @@ async fn writes_whose_answer_was_lost_are_retried_and_the_ledger_stays_exact() {
         .with_state(proxy.clone());
     tokio::spawn(axum::serve(listener, app).into_future());
 
-    let options = Options::parse_from([
-        "seatflow-loadgen",
-        "--url",
+    let options = small_burst(
         &proxy_url,
-        &format!("--admin-token={}", server.admin_token),
-        "--tenants",
-        "2",
-        "--users",
-        "40",
-        "--groups",
-        "3",
-        "--members-per-group",
-        "15",
-        "--batch",
-        "4",
-        "--seats",
-        "20",
-        "--licensed-groups",
-        "2",
-        "--concurrency",
-        "8",
-        "--incremental-cycles",
-        "3",
-        "--changes-per-cycle",
-        "15",
-        "--seed",
-        "11",
-        "--converge-timeout",
-        "20",
-        "--retry-outages",
-        "--quiet",
-    ]);
+        &server.admin_token,
+        &[
+            "--incremental-cycles",
+            "3",
+            "--changes-per-cycle",
+            "15",
+            "--seed",
+            "11",
+            "--retry-outages",
+        ],
+    );
     let report = loadgen::run(options).await.expect("loadgen runs");
     let summary = loadgen::summary(&report);
     let writes = proxy.writes.load(Ordering::Relaxed);
