@@ -3,11 +3,13 @@
 # shares the machine (throughput does not). Distributed mode (release seatflow-api +
 # seatflow-worker, PostgreSQL, RabbitMQ) on a license of $USERS users written straight into
 # PostgreSQL; wrk (installed if missing) drives, 32 connections, $SECS seconds per request kind:
-#   lookup       GET /Users?filter=userName eq "…"   (Entra's query before every change)
+#   lookup       GET /Users?filter=userName%20eq%20%22…%22   (the query before every change)
+#   lookup-raw   the same as Entra sends it: filter=userName+eq+"…%40…" (raw quotes)
 #   entitlement  GET /api/v1/entitlements?email=…
 #   post-user    POST /Users (a new user each time)
 # For each: requests/s, latency p50/p99, and CPU µs per request of the API, the worker,
-# PostgreSQL (all its processes) and RabbitMQ, from /proc. Not part of CI.
+# PostgreSQL (all its processes) and RabbitMQ, from /proc. First, the connection layer's own
+# cost per request (api/benches/wire.rs, in memory). Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,7 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release -q -p seatflow-api -p seatflow-worker --bins
+cargo bench -q -p seatflow-api --bench wire 2>/dev/null | grep '^connection layer'
 
 psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -77,7 +80,7 @@ cpu_of() { case $1 in
 esac; }
 HZ=$(getconf CLK_TCK)
 printf '%-12s %9s %8s %8s   %s\n' kind "req/s" "p50 ms" "p99 ms" "CPU µs per request: api worker postgres rabbitmq"
-for kind in lookup entitlement post-user; do
+for kind in lookup lookup-raw entitlement post-user; do
   ROUND=warm USERS="$USERS" wrk -t2 -c32 -d2s -s "bench/wrk/$kind.lua" "$URL" >/dev/null   # warm-up
   declare -A before
   for p in api worker postgres rabbitmq; do before[$p]=$(cpu_of $p); done

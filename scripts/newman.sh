@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Conformance gate: runs Microsoft's SCIM Postman collection (../shared/peers/) with newman
+# Conformance gate: runs Microsoft's SCIM Postman collection (tests/fixtures/entra/) with newman
 # against a freshly started seatflow-api on a free port, a fresh SQLite file and a fresh
 # license. Every folder but "Get Token" runs; any failed request or assertion fails the script.
-# The one request where the collection contradicts RFC 7644 is described in newman/prepare.js.
+# The two places where the collection contradicts RFC 7644 are described in newman/prepare.js.
 #
 # Needs node and npm (newman is installed from npm into scripts/newman/node_modules, pinned by
 # scripts/newman/package-lock.json). Builds seatflow-api unless SEATFLOW_API_BIN names a binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-COLLECTION="${SEATFLOW_POSTMAN_COLLECTION:-../shared/peers/ms-scimreferencecode-PostmanCollection.json}"
+COLLECTION="${SEATFLOW_POSTMAN_COLLECTION:-tests/fixtures/entra/ms-scim-postman-collection.json}"
 
 for tool in node npm curl; do
   if ! command -v "$tool" >/dev/null 2>&1; then

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::Operator;
 use crate::body::{JsonBody, QueryParams};
+use crate::commands;
 use crate::error::ApiResult;
 use crate::paging::Paging;
+use crate::request_id::RequestId;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,12 +134,11 @@ pub async fn sync_health(
 pub async fn issue_token(
     _: Operator,
     State(state): State<AppState>,
+    request: RequestId,
     Path(license_id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let issued = state
-        .0
-        .db
-        .write(move |c| tokens::issue(c, &license_id))
+        .write_credentials(move |c| commands::issue_token(c, &license_id, Some(&request.0)))
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
@@ -159,12 +160,13 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     _: Operator,
     State(state): State<AppState>,
+    request: RequestId,
     Path((license_id, token_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     state
-        .0
-        .db
-        .write(move |c| tokens::revoke(c, &license_id, &token_id))
+        .write_credentials(move |c| {
+            commands::revoke_token(c, &license_id, &token_id, Some(&request.0))
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,10 +17,11 @@ use crate::activity::{self, RequestLog};
 use crate::config::Config;
 use crate::dashboard::sampler::{History, ScimCounters};
 use crate::error::ApiError;
-use crate::limits::{self, RateLimiter};
+use crate::limits::{self, Admission, RateLimiter};
 use crate::request_id::{self, RequestId};
+use crate::token_cache::TokenCache;
 use crate::{
-    admin, admin_keys, admin_ui, dashboard, dead_letters, health, licensing, scim, telemetry,
+    admin, admin_keys, admin_ui, dashboard, dead_letters, health, http, licensing, scim, telemetry,
 };
 
 pub struct App {
@@ -36,6 +37,10 @@ pub struct App {
     pub requests: RequestLog,
     /// Per-tenant request rate limits (this process).
     pub rate_limiter: RateLimiter,
+    /// Per-tenant admission: each tenant's share of this process (limits.rs).
+    pub admission: Admission,
+    /// Secret tokens resolved by this process, dropped when the authentication epoch moves.
+    pub tokens: Arc<TokenCache>,
     /// Whether the relay holds a broker connection (distributed mode), for `/readyz`.
     pub broker_connected: Arc<AtomicBool>,
     pub scim_requests: ScimCounters,
@@ -50,6 +55,11 @@ impl AppState {
         AppState(Arc::new(App {
             db,
             rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            tokens: Arc::default(),
+            admission: Admission::new(
+                config.tenant_max_in_flight,
+                std::time::Duration::from_millis(config.tenant_max_wait_ms),
+            ),
             limits: config.limits(),
             config,
             admin_token,
@@ -96,8 +106,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs a change of credentials or license settings (`commands`, `licenses::update`) in one
+    /// write transaction, then drops this process's cached tokens, so the change holds here at
+    /// once (and on other processes within `token_cache::POLL`).
+    pub async fn write_credentials<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+    {
+        let result = self.0.db.write(work).await;
+        self.0.tokens.forget();
+        result
+    }
+}
+
 pub fn router(state: AppState) -> Router {
-    let scim = scim::routes().layer(axum::middleware::from_fn_with_state(
+    let scim = scim::routes(&state).layer(axum::middleware::from_fn_with_state(
         state.clone(),
         activity::count_requests,
     ));
@@ -154,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(admin_ui::routes())
         // Operator surfaces: health, metrics, dashboard, dead letters.
+        .route(
+            &format!("{}/{{reason}}", http::wire::REJECTED_PATH),
+            get(http::rejected),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(telemetry::metrics))

@@ -1,8 +1,10 @@
 //! Who is calling: a SCIM tenant (secret token → license) or the operator (admin token).
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use seatflow_shared::Error;
 use seatflow_shared::store::licenses::License;
 use seatflow_shared::store::{licenses, tokens};
@@ -11,9 +13,10 @@ use seatflow_shared::{time, token};
 use crate::activity;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::token_cache::Resolved;
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -21,62 +24,82 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
-/// The license whose SCIM tenant the request is for.
+/// The license whose SCIM tenant the request is for, put in place by [`tenant`].
+#[derive(Clone)]
 pub struct Tenant(pub License);
 
-impl<S> FromRequestParts<S> for Tenant
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let secret = bearer(parts)
-            .ok_or_else(|| Error::Unauthorized("a Bearer secret token is required".into()))?
-            .to_owned();
-        let found = state
-            .0
-            .db
-            .read(move |c| tokens::authenticate(c, &secret))
-            .await?;
-        let Some((license, info)) = found else {
-            return Err(Error::Unauthorized("the secret token is not valid".into()).into());
-        };
-        if let Some(slot) = parts.extensions.get::<activity::TenantSlot>() {
-            let _ = slot.0.set(license.id.clone());
-        }
-        state.0.rate_limiter.check(&license.id)?;
-        if !license.provisioning_enabled {
-            return Err(
-                Error::Unauthorized("provisioning is disabled for this license".into()).into(),
-            );
-        }
-        let now = time::now();
-        if tokens::needs_touch(&info, &now) {
-            // Best effort and off the request path: a lost `last_used_at` update is harmless.
-            let db = state.0.db.clone();
-            let license_id = license.id.clone();
-            tokio::spawn(async move {
-                let recorded = db
-                    .write(move |c| {
-                        tokens::touch(c, &info.id, &now)?;
-                        licenses::record_activity(c, &license_id, &now, false)
-                    })
-                    .await;
-                if let Err(e) = recorded {
-                    tracing::debug!(error = %e, "could not record token use");
-                }
-            });
-        }
-        Ok(Tenant(license))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.remove::<Tenant>().ok_or_else(|| {
+            Error::Internal("a SCIM route is missing the auth::tenant layer".into()).into()
+        })
     }
+}
+
+/// The SCIM resource routes' layer: authenticates the tenant (secret token → license, from the
+/// process's token cache, so a request needs no query for it), applies its rate limit and
+/// admission (its turn is held until the answer is ready), and hands the license to the
+/// handler as [`Tenant`].
+pub async fn tenant(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let secret = bearer(request.headers())
+        .ok_or_else(|| Error::Unauthorized("a Bearer secret token is required".into()))?;
+    let digest = token::hash(secret);
+    let Resolved { license, token } = match state.0.tokens.get(&digest) {
+        Ok(resolved) => resolved,
+        Err(miss) => {
+            let key = digest.clone();
+            let found = state
+                .0
+                .db
+                .read(move |c| tokens::authenticate_digest(c, &key))
+                .await?;
+            let Some((license, token)) = found else {
+                return Err(Error::Unauthorized("the secret token is not valid".into()).into());
+            };
+            let resolved = Resolved { license, token };
+            state.0.tokens.store(digest.clone(), resolved.clone(), miss);
+            resolved
+        }
+    };
+    if let Some(slot) = request.extensions().get::<activity::TenantSlot>() {
+        let _ = slot.0.set(license.id.clone());
+    }
+    state.0.rate_limiter.check(&license.id)?;
+    if !license.provisioning_enabled {
+        return Err(Error::Unauthorized("provisioning is disabled for this license".into()).into());
+    }
+    let _turn = state.0.admission.enter(&license.id).await?;
+    let now = time::now();
+    if tokens::needs_touch(&token, &now) {
+        state.0.tokens.touched(&digest, &now);
+        // Best effort and off the request path: a lost `last_used_at` update is harmless.
+        let db = state.0.db.clone();
+        let license_id = license.id.clone();
+        tokio::spawn(async move {
+            let recorded = db
+                .write(move |c| {
+                    tokens::touch(c, &token.id, &now)?;
+                    licenses::record_activity(c, &license_id, &now, false)
+                })
+                .await;
+            if let Err(e) = recorded {
+                tracing::debug!(error = %e, "could not record token use");
+            }
+        });
+    }
+    request.extensions_mut().insert(Tenant(license));
+    Ok(next.run(request).await)
 }
 
 /// Whether the request's bearer token is `expected`, compared in constant time.
 fn presents(parts: &Parts, expected: &str) -> bool {
-    bearer(parts).is_some_and(|presented| token::constant_time_eq(presented, expected))
+    bearer(&parts.headers).is_some_and(|presented| token::constant_time_eq(presented, expected))
 }
 
 /// A caller of the entitlement check: the product's service token

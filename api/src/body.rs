@@ -1,5 +1,6 @@
-//! Request bodies: JSON with a size limit, whatever the declared content type
-//! (`application/scim+json`, `application/json`, or a charset variant), and the JSON responses.
+//! Request bodies: JSON with a size limit, declared as `application/scim+json` or
+//! `application/json` (with any parameters, e.g. `charset=utf-8`) or not declared at all (some
+//! scripts omit it); any other media type is 415. And the JSON responses.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRef, FromRequest, Request};
@@ -23,6 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_media_type(req.headers().get(header::CONTENT_TYPE))?;
         let limit = AppState::from_ref(state).0.config.max_body_bytes;
         let bytes = read_limited(req.into_body(), limit).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -32,6 +34,26 @@ where
             .map_err(|e| Error::bad_request(ScimType::InvalidValue, e.to_string()))?;
         Ok(JsonBody(parsed))
     }
+}
+
+/// The media types a JSON body may be declared as.
+const JSON_MEDIA_TYPES: [&str; 2] = [SCIM_CONTENT_TYPE, "application/json"];
+
+fn check_media_type(content_type: Option<&HeaderValue>) -> Result<(), Error> {
+    let Some(value) = content_type else {
+        return Ok(());
+    };
+    let declared = value.to_str().unwrap_or_default();
+    let media_type = declared.split(';').next().unwrap_or_default().trim();
+    if JSON_MEDIA_TYPES
+        .iter()
+        .any(|t| media_type.eq_ignore_ascii_case(t))
+    {
+        return Ok(());
+    }
+    Err(Error::UnsupportedMediaType(format!(
+        "the body is declared as {declared:?}; send application/scim+json or application/json"
+    )))
 }
 
 async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {

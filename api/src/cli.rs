@@ -5,11 +5,12 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 use seatflow_shared::db::{Backend, Db};
-use seatflow_shared::store::{admin_keys, licenses, tokens};
+use seatflow_shared::store::{admin_keys, licenses};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, CreatedLicense, NewLicense};
 use crate::admin_keys::CreatedAdminKey;
+use crate::commands;
 use crate::config::Config;
 use crate::server::Server;
 
@@ -195,13 +196,13 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
         LicenseCommand::Token { command } => match command {
             TokenCommand::Rotate { license } => {
                 let issued = seatflow_shared::db::write_transaction(&mut conn, |c| {
-                    tokens::issue(c, &license)
+                    commands::issue_token(c, &license, None)
                 })?;
                 print_json(&issued)
             }
             TokenCommand::Revoke { license, token_id } => {
                 seatflow_shared::db::write_transaction(&mut conn, |c| {
-                    tokens::revoke(c, &license, &token_id)
+                    commands::revoke_token(c, &license, &token_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": token_id }))
             }

@@ -37,9 +37,20 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_RECONCILE_INTERVAL_SECS", default_value_t = 3600)]
     pub reconcile_interval_secs: u64,
 
-    /// SCIM requests per second a tenant may make on average (0: unlimited). The default is
-    /// ten times the 25 req/s Entra needs, because Entra treats 429s as failures.
-    #[arg(long, env = "SEATFLOW_RATE_LIMIT_PER_SEC", default_value_t = 250)]
+    /// SCIM requests of one tenant processed at once by each API process (0: no limit); the
+    /// tenant's further requests wait their turn, so one tenant cannot take the whole database
+    /// pool while a client that sends one request at a time is never slowed.
+    #[arg(long, env = "SEATFLOW_TENANT_MAX_IN_FLIGHT", default_value_t = 8)]
+    pub tenant_max_in_flight: usize,
+
+    /// Milliseconds a request may wait for its tenant's turn before it is answered 429.
+    #[arg(long, env = "SEATFLOW_TENANT_MAX_WAIT_MS", default_value_t = 2000)]
+    pub tenant_max_wait_ms: u64,
+
+    /// A hard ceiling on SCIM requests per second a tenant may make on average (0: none, the
+    /// default). Providers treat 429 as a failure (Entra quarantines at > 40% failures), so
+    /// fairness between tenants comes from `SEATFLOW_TENANT_MAX_IN_FLIGHT`, not from this.
+    #[arg(long, env = "SEATFLOW_RATE_LIMIT_PER_SEC", default_value_t = 0)]
     pub rate_limit_per_sec: u32,
 
     /// Requests a tenant may make at once above its rate (the token bucket's size).

@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use seatflow_shared::Error;
 use seatflow_shared::scim::ERROR_SCHEMA;
+use seatflow_shared::{Error, ScimType};
 use serde_json::json;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -38,26 +38,34 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut body = json!({
-            "schemas": [ERROR_SCHEMA],
-            "status": status.as_u16().to_string(),
-            "detail": detail,
-        });
-        if let Some(scim_type) = error.scim_type() {
-            body["scimType"] = scim_type.as_str().into();
-        }
-        let mut response = (status, body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(SCIM_CONTENT_TYPE),
-        );
+        let mut response = scim_error(status, error.scim_type(), &detail);
         if let Some(secs) = error.retry_after() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
+}
+
+/// A SCIM error response (RFC 7644 §3.12): every error of the service is answered through here.
+pub fn scim_error(status: StatusCode, scim_type: Option<ScimType>, detail: &str) -> Response {
+    let mut body = json!({
+        "schemas": [ERROR_SCHEMA],
+        "status": status.as_u16().to_string(),
+        "detail": detail,
+    });
+    if let Some(scim_type) = scim_type {
+        body["scimType"] = scim_type.as_str().into();
+    }
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }

@@ -206,7 +206,7 @@ pub async fn change_license(
     request: &RequestId,
 ) -> seatflow_shared::Result<licenses::License> {
     let request_id = request.0.clone();
-    state
+    let changed = state
         .write_with_event(license_id, request, move |c, license_id| {
             let license = licenses::update(c, license_id, &change)?;
             let detail = json!({
@@ -222,7 +222,10 @@ pub async fn change_license(
             };
             Ok((license, event))
         })
-        .await
+        .await;
+    // A cached token carries its license (provisioning on or off).
+    state.0.tokens.forget();
+    changed
 }
 
 /// Reconciles the whole license now (the seed's "reprocess"): also promotes waiting users when

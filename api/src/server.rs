@@ -16,11 +16,16 @@ use seatflow_worker::amqp::Topology;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::app::{AppState, router};
 use crate::config::Config;
 use crate::dashboard::sampler;
-use crate::relay;
+use crate::http::{
+    self,
+    wire::{self, NormalizedIo},
+};
+use crate::{relay, token_cache};
 
 pub struct Server {
     stop: watch::Sender<bool>,
@@ -28,6 +33,7 @@ pub struct Server {
     background: JoinHandle<()>,
     safety_net: Option<JoinHandle<()>>,
     sampler: JoinHandle<()>,
+    token_cache: JoinHandle<()>,
 }
 
 impl Server {
@@ -67,17 +73,33 @@ impl Server {
         // Installs the recorder before the first request is counted.
         crate::telemetry::prometheus();
         let sampler = tokio::spawn(sampler::run(state.clone(), stopped.clone()));
+        let token_cache = tokio::spawn(token_cache::watch(
+            state.0.db.clone(),
+            state.0.tokens.clone(),
+            stopped.clone(),
+        ));
         let mut http = http1::Builder::new();
-        // The buffer must hold the largest accepted head; hyper refuses one under 8 KiB.
-        http.max_buf_size(config.max_header_bytes.max(8192))
-            .max_header_size(config.max_header_bytes);
-        let http = tokio::spawn(serve(listener, router(state), http, stopped));
+        // The connection layer enforces SEATFLOW_MAX_HEADER_BYTES on the head as received;
+        // hyper sees it normalised, percent-encoding up to triples the request line. (hyper
+        // refuses a buffer under 8 KiB.)
+        let normalized_max = config.max_header_bytes.saturating_mul(3).max(8192);
+        http.max_buf_size(normalized_max)
+            .max_header_size(normalized_max)
+            .max_headers(wire::MAX_HEADERS);
+        let http = tokio::spawn(serve(
+            listener,
+            router(state),
+            http,
+            config.max_header_bytes,
+            stopped,
+        ));
         Server {
             stop,
             http,
             background,
             safety_net,
             sampler,
+            token_cache,
         }
     }
 
@@ -89,6 +111,7 @@ impl Server {
         if let Some(task) = self.safety_net {
             task.abort();
         }
+        self.token_cache.await.map_err(io::Error::other)?;
         self.sampler.await.map_err(io::Error::other)
     }
 
@@ -101,16 +124,17 @@ impl Server {
             task.abort();
         }
         self.sampler.abort();
+        self.token_cache.abort();
     }
 }
 
-/// Serves HTTP/1 until `stopped`, then lets the requests in flight finish. A request head over
-/// `SEATFLOW_MAX_HEADER_BYTES` never reaches the router: hyper answers it 431 with an empty body
-/// and closes the connection.
+/// Serves HTTP/1 until `stopped`, then lets the requests in flight finish. Every connection's
+/// request heads pass the connection layer (`http::wire`) before hyper parses them.
 async fn serve(
     mut listener: TcpListener,
     router: Router,
     http: http1::Builder,
+    max_head_bytes: usize,
     mut stopped: watch::Receiver<bool>,
 ) {
     let connections = GracefulShutdown::new();
@@ -120,8 +144,9 @@ async fn serve(
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             _ = stopped.wait_for(|stop| *stop) => break,
         };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        let service = TowerToHyperService::new(router.clone().map_request(http::collapse_slashes));
+        let io = TokioIo::new(NormalizedIo::new(stream, max_head_bytes));
+        let connection = connections.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -60,6 +60,9 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// A body in a media type other than JSON (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The tenant's request rate is over its limit; retry after the given seconds (429).
     #[error("too many requests for this tenant; retry after {0} s")]
     TooManyRequests(u64),
@@ -85,6 +88,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::PreconditionFailed(_) => 412,
             Error::PayloadTooLarge(_) => 413,
+            Error::UnsupportedMediaType(_) => 415,
             Error::TooManyRequests(_) => 429,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,

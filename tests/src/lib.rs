@@ -6,6 +6,7 @@
 
 pub mod chaos;
 pub mod loadgen;
+pub mod wire;
 
 use std::path::PathBuf;
 
@@ -638,6 +639,30 @@ impl Transport {
             }
         }
     }
+}
+
+/// Generates two `#[tokio::test]`s for each `async fn name(transport: Transport)`: the embedded
+/// default (SQLite, in-process queue) and the distributed mode (PostgreSQL + RabbitMQ).
+#[macro_export]
+macro_rules! embedded_and_distributed {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Transport::EmbeddedSqlite).await
+                }
+            )*
+        }
+        mod postgres_rabbitmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Transport::RabbitMq).await
+                }
+            )*
+        }
+    };
 }
 
 /// Generates one `#[tokio::test]` per transport for each `async fn name(transport: Transport)`.

@@ -1,12 +1,18 @@
-//! Replays Microsoft's SCIM Validator capture (`shared/peers/entra-scim-validator-results-sample.json`,
-//! shared/ENTRA.md §8–§9) against a real server on SQLite and PostgreSQL: every request of
-//! `results.data.PassedTests[]` then `PreviewTests[]`, in the capture's order, in one tenant.
+//! Replays Microsoft's SCIM Validator capture (`tests/fixtures/entra/validator-capture.json`;
+//! see `docs/providers/entra.md`) against a real server, embedded on SQLite and distributed on
+//! PostgreSQL + RabbitMQ: every request of `results.data.PassedTests[]` then `PreviewTests[]`,
+//! in the capture's order, in one tenant, over one keep-alive raw TCP connection.
 //!
 //! Replay rules:
-//! - Requests are parsed from the raw HTTP text (`METHOD URL 1.1\r\nHeaders…\r\n{body}`). The
-//!   captured base URL is replaced with our tenant URL, the query string is kept as captured
-//!   (e.g. `filter=userName+eq+"…%40…"`; the URL parser only sends `"` as `%22`) and the
-//!   captured Content-Type is sent.
+//! - Requests are parsed from the raw HTTP text (`METHOD URL 1.1\r\nHeaders…\r\n{body}`) and
+//!   sent byte for byte as captured: the request target exactly as captured (e.g.
+//!   `filter=userName+eq+"…%40…"` with its raw quotes) below our tenant path instead of the
+//!   captured base URL, the captured header lines, and the captured body. The replay adds what
+//!   the export leaves out of a message: `Authorization` with the tenant's token,
+//!   `Content-Length` for a body, the `HTTP/1.1` version and the blank line ending the head.
+//! - Every lookup whose target a strict client would percent-encode (the filters with raw
+//!   quotes) is sent a second time as its percent-encoded twin (encoded by the
+//!   `percent-encoding` crate, on a connection of its own); both answers must be the same.
 //! - Ids: when a captured 201 carries an `id`, it is mapped to the id our server answered, and
 //!   every later URL, request body and captured response is rewritten with the map. Ids never
 //!   created (e.g. "Delete a non-existent User") are sent as captured.
@@ -47,14 +53,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
 
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
-use seatflow_tests::{Backend, Tenant, TestServer, both_backends, read};
+use seatflow_tests::wire::{self, RawConnection, RawResponse};
+use seatflow_tests::{Backend, Tenant, TestServer, Transport, embedded_and_distributed};
 use serde_json::{Value, json};
 
-both_backends!(replays_the_validator_capture);
+embedded_and_distributed!(replays_the_validator_capture);
 
-const CAPTURE: &str =
-    include_str!("../../../shared/peers/entra-scim-validator-results-sample.json");
+const CAPTURE: &str = include_str!("../fixtures/entra/validator-capture.json");
 /// The captured server's tenant URL, replaced by ours.
 const CAPTURED_BASE: &str = "http://localhost:6000/scim/endpoints/cmlfuqaft0002i30tlv47pq1f";
 /// The Content-Type of the validator's requests; requests the replay adds send it too.
@@ -65,14 +70,14 @@ const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-async fn replays_the_validator_capture(backend: Backend) {
+async fn replays_the_validator_capture(transport: Transport) {
     let tests = load_capture();
-    let server = TestServer::start(backend).await;
+    let (server, _broker) = transport.start(|_| {}).await;
     let tenant = server.create_license("SCIM Validator replay", 1000).await;
-    let failures = replay(&tenant, &tests).await;
+    let failures = replay(&server, &tenant, &tests).await;
     assert!(
         failures.is_empty(),
-        "SCIM Validator replay on {backend:?}: {} of {} validator tests failed:\n\n{}",
+        "SCIM Validator replay on {transport:?}: {} of {} validator tests failed:\n\n{}",
         failures.len(),
         tests.len(),
         failures.join("\n\n")
@@ -92,20 +97,27 @@ async fn replay_reports_a_disable_that_did_not_disable() {
         .map(|b| b.replace(r#""value":false"#, r#""value":true"#));
     let server = TestServer::start(Backend::Sqlite).await;
     let tenant = server.create_license("SCIM Validator replay", 10).await;
-    let failures = replay(&tenant, &tests).await;
+    let failures = replay(&server, &tenant, &tests).await;
     assert_eq!(failures.len(), 1, "{failures:?}");
     let report = &failures[0];
     assert!(report.contains("Patch User - Disable User"), "{report}");
-    // Our PATCH answers 204, so it is the follow-up GET that shows the user still active.
+    // Our PATCH answers the user (200): its answer, and the follow-up GET, show it still active.
     assert!(report.contains("PATCH /Users/Id"), "{report}");
+    assert!(report.contains("request under test"), "{report}");
     assert!(report.contains("follow-up"), "{report}");
     assert!(report.contains("active: true, expected false"), "{report}");
 }
 
 /// Replays the validator tests in order in `tenant`; returns one report per failing test.
-async fn replay(tenant: &Tenant, tests: &[ValidatorTest]) -> Vec<String> {
+async fn replay(server: &TestServer, tenant: &Tenant, tests: &[ValidatorTest]) -> Vec<String> {
     let mut replay = Replay {
         tenant,
+        tenant_path: url::Url::parse(&tenant.tenant_url)
+            .unwrap()
+            .path()
+            .to_owned(),
+        connection: RawConnection::open(&server.base_url).await,
+        base_url: server.base_url.clone(),
         ids: HashMap::new(),
         groups: HashMap::new(),
     };
@@ -142,7 +154,8 @@ struct Step {
     method: Method,
     /// Below the tenant URL, with the query as captured.
     path: String,
-    content_type: Option<String>,
+    /// The header lines as captured (`Host`, `Content-Type`).
+    headers: Vec<(String, String)>,
     body: Option<String>,
     expect_status: u16,
     expect_body: Option<Value>,
@@ -155,7 +168,7 @@ impl Step {
         Step {
             method,
             path,
-            content_type: None,
+            headers: vec![("Host".into(), "localhost".into())],
             body: None,
             expect_status,
             expect_body: None,
@@ -237,22 +250,20 @@ fn captured_step(request: &str, status: &str, response: &str, origin: Origin) ->
     let path = url
         .strip_prefix(CAPTURED_BASE)
         .unwrap_or_else(|| panic!("request outside the captured tenant: {request_line}"));
-    let mut content_type = None;
+    let mut headers = Vec::new();
     let mut body = Vec::new();
     for line in lines {
         if !body.is_empty() || line.starts_with('{') {
             body.push(line);
-        } else if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-type")
-        {
-            content_type = Some(value.trim().to_owned());
+        } else if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.to_owned(), value.trim_start().to_owned()));
         }
     }
     let body = body.join("\n");
     Step {
         method: Method::from_bytes(method.as_bytes()).unwrap(),
         path: path.to_owned(),
-        content_type,
+        headers,
         body: (!body.trim().is_empty()).then_some(body),
         expect_status: status
             .split(' ')
@@ -305,6 +316,11 @@ impl Kind {
 
 struct Replay<'a> {
     tenant: &'a Tenant,
+    /// Where the tenant's endpoints are (`/scim/v2`): the captured base URL is replaced by it.
+    tenant_path: String,
+    /// One keep-alive connection for the whole replay, as the validator's client keeps one.
+    connection: RawConnection,
+    base_url: String,
     /// Captured id → the id our server gave the same resource.
     ids: HashMap<String, String>,
     /// Expected state of each group by our id: the capture shows no body after a Group PATCH.
@@ -414,17 +430,17 @@ impl Replay<'_> {
     ) -> bool {
         let path = self.rewrite(&step.path);
         let body = step.body.as_ref().map(|b| self.rewrite(b));
-        let mut request = self.tenant.request(step.method.clone(), &path);
-        if let Some(body) = &body {
-            let content_type = step.content_type.as_deref().unwrap_or(SCIM_JSON);
-            request = request
-                .header(CONTENT_TYPE, content_type)
-                .body(body.clone());
-        }
-        let (status, response) = read(request.send().await.expect("send request")).await;
+        let target = format!("{}{path}", self.tenant_path);
+        let answer = self.send(step, &target, body.as_deref()).await;
+        let (status, response) = (answer.response.status, answer.response.json());
+        problems.extend(
+            wire::twin_difference(&self.base_url, &answer.request, &answer.response)
+                .await
+                .map(|d| format!("  {}: {} {target}\n      ✗ {d}", step.origin, step.method)),
+        );
 
-        // The capture's server answers PATCH 200, ours 204; the validator accepts both (and the
-        // follow-up GET checks the result). For PATCH only.
+        // The capture's server answers a Group PATCH 200, ours 204; the validator accepts both
+        // (and the follow-up GET checks the result). For PATCH only.
         let either = |status| [200, 204].contains(&status);
         let is_patch = step.method == Method::PATCH;
         let status_ok = status == step.expect_status
@@ -447,6 +463,34 @@ impl Replay<'_> {
             problems.push(report);
         }
         status_ok
+    }
+
+    /// Sends the step's request with `target` over the replay's connection, as captured plus
+    /// what a message needs (see the rules at the top).
+    async fn send(&mut self, step: &Step, target: &str, body: Option<&str>) -> Sent {
+        let bearer = format!("Bearer {}", self.tenant.token);
+        let mut headers: Vec<(&str, &str)> = (step.headers.iter())
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type", SCIM_JSON));
+        }
+        headers.push(("Authorization", &bearer));
+        let bytes = wire::request(
+            step.method.as_str(),
+            target,
+            &headers,
+            body.unwrap_or_default().as_bytes(),
+        );
+        let response = self.connection.exchange(&bytes).await;
+        Sent {
+            request: bytes,
+            response,
+        }
     }
 
     /// Maps the id of what the step created, checks our answer against the expected one and
@@ -500,6 +544,12 @@ impl Replay<'_> {
     }
 }
 
+/// A request as sent and its answer.
+struct Sent {
+    request: Vec<u8>,
+    response: RawResponse,
+}
+
 /// A POST of `resource` less its server-owned `id` and `meta`; the `id` gets mapped to ours.
 fn create(kind: Kind, resource: &Value, why: &'static str) -> Step {
     let mut body = resource.clone();
@@ -507,7 +557,10 @@ fn create(kind: Kind, resource: &Value, why: &'static str) -> Step {
     fields.remove("id");
     fields.remove("meta");
     Step {
-        content_type: Some(SCIM_JSON.to_owned()),
+        headers: vec![
+            ("Host".into(), "localhost".into()),
+            ("Content-Type".into(), SCIM_JSON.into()),
+        ],
         body: Some(body.to_string()),
         expect_body: Some(resource.clone()),
         ..Step::added(

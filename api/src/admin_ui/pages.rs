@@ -15,14 +15,13 @@ use seatflow_shared::store::tokens::{self, IssuedToken};
 use seatflow_shared::store::{licensed_groups, outbox, users};
 use seatflow_shared::{time, token};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::checklist::{self, SetupState};
 use super::session::{self, Scope, Session, SignIn};
 use super::view::{PageError, PageResult, Tab, copy_field, csrf_field, page, when, when_opt};
 use crate::app::AppState;
-use crate::licensing;
 use crate::request_id::RequestId;
+use crate::{commands, licensing};
 
 /// Most rows a page lists (the CSV export has them all).
 const PAGE_ROWS: i64 = 500;
@@ -502,28 +501,12 @@ pub async fn provisioning_action(
             let reset = action == "reset";
             let id = license_id.clone();
             let issued = state
-                .0
-                .db
-                .write(move |c| {
-                    let issued = if reset {
-                        tokens::reset(c, &id)?
+                .write_credentials(move |c| {
+                    if reset {
+                        commands::reset_tokens(c, &id, Some(&request_id))
                     } else {
-                        tokens::issue(c, &id)?
-                    };
-                    let what = if reset {
-                        "tokens_reset"
-                    } else {
-                        "token_issued"
-                    };
-                    licensing::admin_audit(
-                        c,
-                        &id,
-                        what,
-                        None,
-                        json!({ "token_id": issued.token_id }),
-                        &request_id,
-                    )?;
-                    Ok(issued)
+                        commands::issue_token(c, &id, Some(&request_id))
+                    }
                 })
                 .await?;
             let flash = format!(
@@ -545,18 +528,8 @@ pub async fn provisioning_action(
             let token_id = form.get("token_id").unwrap_or_default().to_owned();
             let id = license_id.clone();
             state
-                .0
-                .db
-                .write(move |c| {
-                    tokens::revoke(c, &id, &token_id)?;
-                    licensing::admin_audit(
-                        c,
-                        &id,
-                        "token_revoked",
-                        None,
-                        json!({ "token_id": token_id }),
-                        &request_id,
-                    )
+                .write_credentials(move |c| {
+                    commands::revoke_token(c, &id, &token_id, Some(&request_id))
                 })
                 .await?;
             Ok(see_other(&back))

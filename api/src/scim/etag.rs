@@ -67,10 +67,12 @@ impl Conditions {
             .is_some_and(|t| t.matches(version))
     }
 
-    /// Whether a PATCH answers with the resource: always when `attributes` is given (RFC 7644
-    /// §3.5.2 MUST), else as `Prefer` asks, else 204.
-    pub fn patch_returns_body(&self, query: &ReadQuery) -> bool {
-        !query.attributes.is_empty() || self.prefer == Some(Return::Representation)
+    /// Whether a PATCH answers with the resource: always when `attributes` or
+    /// `excludedAttributes` is given (RFC 7644 §3.5.2 MUST for `attributes`), else as `Prefer`
+    /// asks, else as the endpoint's `default` (Users: the resource; Groups: 204).
+    pub fn patch_returns_body(&self, query: &ReadQuery, default: Return) -> bool {
+        let projected = !query.attributes.is_empty() || !query.excluded.is_empty();
+        projected || self.prefer.unwrap_or(default) == Return::Representation
     }
 }
 

@@ -20,7 +20,7 @@ use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
 use crate::limits;
 use crate::request_id::RequestId;
-use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
+use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
 use crate::scim::query::ReadQuery;
 
 /// A group row with its members when the response needs them.
@@ -207,7 +207,8 @@ pub async fn replace(
 }
 
 /// Answers 204 (Entra's guidance; the cost does not depend on the group's size) unless the
-/// request asks for the group with `attributes` or `Prefer: return=representation`.
+/// request asks for the group with `attributes`, `excludedAttributes` or
+/// `Prefer: return=representation`.
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
@@ -219,7 +220,7 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     let limits = state.0.limits;
     let patch = PatchRequest::from_json(&body, &limits)?;
-    let with_body = conditions.patch_returns_body(&query);
+    let with_body = conditions.patch_returns_body(&query, Return::Minimal);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
     let max_members = state.0.config.max_members_per_request;

@@ -12,12 +12,15 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::app::AppState;
+use crate::auth;
 
-pub fn routes() -> Router<AppState> {
-    endpoints().fallback(paths::retry_canonical)
+pub fn routes(state: &AppState) -> Router<AppState> {
+    endpoints(state).fallback(paths::retry_canonical)
 }
 
-fn endpoints() -> Router<AppState> {
+/// The tenant's resources (authenticated by its secret token, and admitted in turn), then the
+/// discovery documents (public: the same for every tenant).
+fn endpoints(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/.search", post(search::root))
         .route("/Users/.search", post(search::users))
@@ -38,6 +41,10 @@ fn endpoints() -> Router<AppState> {
                 .patch(groups::patch)
                 .delete(groups::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::tenant,
+        ))
         .route(
             "/ServiceProviderConfig",
             get(discovery::service_provider_config),

@@ -1,6 +1,7 @@
 //! Lenient endpoint paths: clients send `/users` (Microsoft's Postman collection) and
 //! `/Users/?filter=…` (trailing slash). A request no route matched is retried once with the
-//! endpoint name in its canonical case and without a trailing slash.
+//! endpoint name in its canonical case and without a trailing slash. (`//` never gets here:
+//! `http::collapse_slashes` rewrites it before routing.)
 
 use axum::extract::{Request, State};
 use axum::http::Uri;
@@ -19,17 +20,16 @@ const ENDPOINTS: [&str; 5] = [
     "Schemas",
 ];
 
-/// `path` with its first segment's endpoint name in canonical case and no trailing slash, or
-/// None if that changes nothing.
+/// `path` with its first segment's endpoint name in canonical case and no empty segments (no
+/// trailing slash), or None if that changes nothing.
 fn canonical(path: &str) -> Option<String> {
-    let trimmed = path.trim_end_matches('/');
-    let mut segments: Vec<&str> = trimmed.split('/').collect();
-    if let Some(first) = segments.get_mut(1)
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(first) = segments.first_mut()
         && let Some(name) = ENDPOINTS.iter().find(|e| e.eq_ignore_ascii_case(first))
     {
         *first = name;
     }
-    let canonical = segments.join("/");
+    let canonical: String = segments.iter().flat_map(|s| ["/", s]).collect();
     (canonical != path && !canonical.is_empty()).then_some(canonical)
 }
 
@@ -46,7 +46,7 @@ pub async fn retry_canonical(State(state): State<AppState>, mut request: Request
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return ApiError(Error::NotFound("no such endpoint".into())).into_response(),
     }
-    let router = super::endpoints()
+    let router = super::endpoints(&state)
         .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
         .with_state(state);
     match router.oneshot(request).await {

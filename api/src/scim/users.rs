@@ -18,7 +18,7 @@ use crate::auth::Tenant;
 use crate::body::{JsonBody, ScimJson};
 use crate::error::ApiResult;
 use crate::request_id::RequestId;
-use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
+use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
 use crate::scim::query::ReadQuery;
 
 fn seated(c: &mut DbConn, row: UserRow) -> seatflow_shared::Result<Seated> {
@@ -167,8 +167,8 @@ pub async fn replace(
     respond(&state, &row, StatusCode::OK, &query)
 }
 
-/// Answers 204 (as Microsoft's SCIM test collection expects, and as for groups) unless the
-/// request asks for the user with `attributes` or `Prefer: return=representation`.
+/// Answers 200 with the updated user (Okta reads it; RFC 7644 §3.5.2), projected by
+/// `attributes`/`excludedAttributes`; 204 only when the client asks `Prefer: return=minimal`.
 pub async fn patch(
     Tenant(license): Tenant,
     State(state): State<AppState>,
@@ -196,7 +196,7 @@ pub async fn patch(
             Ok((seated(c, row)?, Change::user(&id)))
         })
         .await?;
-    let reply = if conditions.patch_returns_body(&query) {
+    let reply = if conditions.patch_returns_body(&query, Return::Representation) {
         Reply::Resource(respond(&state, &row, StatusCode::OK, &query)?)
     } else {
         Reply::Empty(Bodiless {

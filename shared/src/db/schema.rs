@@ -27,6 +27,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    auth_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         license_id -> Text,

@@ -24,7 +24,7 @@ use crate::scim::limits::Limits;
 use crate::scim::path::{PatchPath, parse_path};
 use crate::scim::schema::{self, AttrType, AttributeDef, Mutability};
 use crate::scim::typing::coerce;
-use crate::scim::{PATCH_OP_SCHEMA, ResourceKind};
+use crate::scim::{LICENSE_USER_SCHEMA, PATCH_OP_SCHEMA, ResourceKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchRequest {
@@ -284,6 +284,9 @@ impl Patcher {
 
     /// An operation on a whole schema: the value's keys are attributes of that schema.
     fn schema_op(&mut self, op: OpKind, urn: &str, value: Option<&Value>) -> Result<(), Error> {
+        if computed_by_server(urn) {
+            return Ok(());
+        }
         match (op, value) {
             (OpKind::Remove, _) | (_, Some(Value::Null)) => {
                 if urn.eq_ignore_ascii_case(self.kind.core_schema()) {
@@ -306,7 +309,9 @@ impl Patcher {
     }
 
     /// add/replace of an object of attributes (path-less, or a whole schema's). Each key is a
-    /// path: Entra sends `name.givenName` and `urn:…:User:employeeNumber` keys.
+    /// path: Entra sends `name.givenName` and `urn:…:User:employeeNumber` keys. Such a value is a
+    /// partial representation, so its readOnly attributes are ignored as PUT ignores them (RFC
+    /// 7644 §3.5.1): Okta renames a group with `{"id": …, "displayName": …}`.
     fn attributes(
         &mut self,
         op: OpKind,
@@ -324,6 +329,11 @@ impl Patcher {
             if path.attr.urn.is_none() {
                 path.attr.urn = urn.map(str::to_owned);
             }
+            let (_, def) =
+                filter::attribute_home(self.kind, path.attr.urn.as_deref(), &path.attr.name);
+            if def.is_some_and(|d| d.mutability == Mutability::ReadOnly) {
+                continue;
+            }
             self.attribute(op, &path, Some(value))?;
         }
         Ok(())
@@ -337,6 +347,9 @@ impl Patcher {
     ) -> Result<(), Error> {
         let name = path.attr.name.as_str();
         let (home, def) = filter::attribute_home(self.kind, path.attr.urn.as_deref(), name);
+        if home.is_some_and(computed_by_server) {
+            return Ok(());
+        }
         if self.kind == ResourceKind::Group
             && home.is_none()
             && name.eq_ignore_ascii_case("members")
@@ -488,6 +501,13 @@ impl Patcher {
         }
         Ok(())
     }
+}
+
+/// Whether the extension `urn` is computed by Seatflow, never stored from the client: the
+/// license seat extension, whose values licensing changes at any time. Operations on it are
+/// accepted and ignored, so a generic client that writes back what it read never fails.
+fn computed_by_server(urn: &str) -> bool {
+    urn.eq_ignore_ascii_case(LICENSE_USER_SCHEMA)
 }
 
 /// Rejects paths the schema rules out: sub-attributes of simple attributes, value filters on
@@ -1706,6 +1726,51 @@ mod tests {
     }
 
     #[test]
+    fn the_seat_extension_is_accepted_and_ignored() {
+        let urn = LICENSE_USER_SCHEMA;
+        for operations in [
+            json!([{"op":"replace","path":format!("{urn}:seatStatus"),"value":"assigned"}]),
+            json!([{"op":"Add","path":"seatReason","value":"x"}]),
+            json!([{"op":"remove","path":format!("{urn}:seatReason")}]),
+            json!([{"op":"replace","path":urn,"value":{"seatStatus":"assigned"}}]),
+            json!([{"op":"remove","path":urn}]),
+            json!([{"op":"replace","value":{urn:{"seatStatus":"blocked"}}}]),
+        ] {
+            assert_eq!(
+                patch_user(&user(), operations.clone()),
+                user(),
+                "{operations}"
+            );
+        }
+        // Beside a real change, only the real change is made.
+        let doc = patch_user(
+            &user(),
+            json!([{"op":"replace","value":{"nickName":"B",urn:{"seatStatus":"x"}}}]),
+        );
+        assert_eq!(doc["nickName"], "B");
+        assert!(doc.get(urn).is_none());
+    }
+
+    /// Okta's group rename and authentik's updates send the representation they hold, with
+    /// `id`, `schemas` and `meta`: the readOnly parts are ignored, the rest applied.
+    #[test]
+    fn read_only_attributes_in_a_pathless_value_are_ignored() {
+        let (doc, changes) = patch_group(json!([{"op":"replace","value":{
+            "id":"g1","schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "meta":{"created":"2020-01-01T00:00:00Z"},"displayName":"Renamed"}}]));
+        assert_eq!(doc["displayName"], "Renamed");
+        assert!(doc.get("id").is_none() && doc.get("meta").is_none());
+        assert!(changes.is_empty());
+        // Named by a path they are still refused (RFC 7644 §3.5.2).
+        assert_eq!(
+            user_error(
+                json!([{"op":"replace","path":"meta.created","value":"2020-01-01T00:00:00Z"}])
+            ),
+            ScimType::Mutability
+        );
+    }
+
+    #[test]
     fn type_and_mutability_errors() {
         for (operation, expected) in [
             (
@@ -1744,10 +1809,6 @@ mod tests {
             (json!({"op":"remove","path":"id"}), ScimType::Mutability),
             (
                 json!({"op":"replace","path":"id","value":"x"}),
-                ScimType::Mutability,
-            ),
-            (
-                json!({"op":"replace","value":{"meta":{"created":"2020-01-01T00:00:00Z"}}}),
                 ScimType::Mutability,
             ),
             (

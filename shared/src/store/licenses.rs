@@ -125,6 +125,8 @@ pub fn update(conn: &mut DbConn, id: &str, change: &LicenseUpdate) -> Result<Lic
             licenses::updated_at.eq(&license.updated_at),
         ))
         .execute(conn)?;
+    // A cached token carries its license (provisioning on or off, its name).
+    crate::store::tokens::bump_epoch(conn)?;
     Ok(license)
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::DbConn;
-use crate::db::schema::scim_tokens;
+use crate::db::schema::{auth_epoch, scim_tokens};
 use crate::error::{Error, Result};
 use crate::store::licenses::{self, License};
 use crate::{time, token};
@@ -90,7 +90,7 @@ pub fn revoke(conn: &mut DbConn, license_id: &str, token_id: &str) -> Result<()>
             "no live token {token_id} on license {license_id}"
         )));
     }
-    Ok(())
+    bump_epoch(conn)
 }
 
 /// Starts over: revokes every live token of the license and issues a new one (the seed needed a
@@ -104,22 +104,29 @@ pub fn reset(conn: &mut DbConn, license_id: &str) -> Result<IssuedToken> {
     )
     .set(scim_tokens::revoked_at.eq(time::now()))
     .execute(conn)?;
+    bump_epoch(conn)?;
     issue(conn, license_id)
 }
 
-/// The license a presented secret belongs to, if the token is live (one query: it runs on
-/// every SCIM request).
+/// The license a presented secret belongs to, if the token is live.
 pub fn authenticate(conn: &mut DbConn, secret: &str) -> Result<Option<(License, TokenInfo)>> {
+    authenticate_digest(conn, &token::hash(secret))
+}
+
+/// [`authenticate`] by the secret's digest ([`token::hash`]), in one query.
+pub fn authenticate_digest(
+    conn: &mut DbConn,
+    digest: &str,
+) -> Result<Option<(License, TokenInfo)>> {
     use crate::db::schema::licenses;
-    let digest = token::hash(secret);
     let found = scim_tokens::table
         .inner_join(licenses::table)
-        .filter(scim_tokens::token_hash.eq(&digest))
+        .filter(scim_tokens::token_hash.eq(digest))
         .filter(scim_tokens::revoked_at.is_null())
         .select((License::as_select(), TokenInfo::as_select()))
         .first::<(License, TokenInfo)>(conn)
         .optional()?;
-    Ok(found.filter(|(_, t)| token::constant_time_eq(&t.token_hash, &digest)))
+    Ok(found.filter(|(_, t)| token::constant_time_eq(&t.token_hash, digest)))
 }
 
 /// Whether `last_used_at` is stale enough to be worth a write.
@@ -134,6 +141,23 @@ pub fn needs_touch(info: &TokenInfo, now: &str) -> bool {
 pub fn touch(conn: &mut DbConn, token_id: &str, now: &str) -> Result<()> {
     diesel::update(scim_tokens::table.find(token_id))
         .set(scim_tokens::last_used_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The authentication epoch: it moves whenever a token may have lost its access (revoked, or
+/// its license changed), in the transaction that made the change. Processes that cache
+/// resolved tokens poll it and drop their caches when it moves.
+pub fn epoch(conn: &mut DbConn) -> Result<i64> {
+    Ok(auth_epoch::table
+        .find(1)
+        .select(auth_epoch::epoch)
+        .first(conn)?)
+}
+
+pub(crate) fn bump_epoch(conn: &mut DbConn) -> Result<()> {
+    diesel::update(auth_epoch::table.find(1))
+        .set(auth_epoch::epoch.eq(auth_epoch::epoch + 1))
         .execute(conn)?;
     Ok(())
 }
