@@ -1,4 +1,5 @@
-//! `seatflow-loadgen`: an Entra provisioning burst simulator (see the README's "Load testing").
+//! `seatflow-loadgen`: a provisioning burst simulator playing one identity provider's SCIM client
+//! (`--idp`, Entra by default; see the README's "Load testing" and `loadgen::Idp`).
 
 use clap::Parser;
 use seatflow_tests::loadgen::{self, Options};

@@ -6,13 +6,40 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An acknowledged SCIM write (ids are the server's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    CreateUser { id: String, user_name: String },
-    CreateGroup { id: String },
-    AddMembers { group: String, users: Vec<String> },
-    RemoveMember { group: String, user: String },
-    SetActive { user: String, active: bool },
-    SetFamilyName { user: String, family_name: String },
-    DeleteUser { user: String },
+    CreateUser {
+        id: String,
+        user_name: String,
+    },
+    CreateGroup {
+        id: String,
+    },
+    AddMembers {
+        group: String,
+        users: Vec<String>,
+    },
+    /// The whole member list (a group PUT).
+    SetMembers {
+        group: String,
+        users: Vec<String>,
+    },
+    RemoveMember {
+        group: String,
+        user: String,
+    },
+    SetActive {
+        user: String,
+        active: bool,
+    },
+    SetFamilyName {
+        user: String,
+        family_name: String,
+    },
+    DeleteUser {
+        user: String,
+    },
+    DeleteGroup {
+        group: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +56,8 @@ pub struct TenantLedger {
     pub writes: u64,
     pub users: BTreeMap<String, ExpectedUser>,
     pub groups: BTreeMap<String, BTreeSet<String>>,
+    /// Groups deleted (they must not be listed).
+    pub deleted_groups: BTreeSet<String>,
 }
 
 /// What the server shows for one tenant at the end.
@@ -61,6 +90,9 @@ impl TenantLedger {
             Write::AddMembers { group, users } => {
                 self.groups.entry(group).or_default().extend(users);
             }
+            Write::SetMembers { group, users } => {
+                self.groups.insert(group, users.into_iter().collect());
+            }
             Write::RemoveMember { group, user } => {
                 self.groups.entry(group).or_default().remove(&user);
             }
@@ -81,6 +113,10 @@ impl TenantLedger {
                 for members in self.groups.values_mut() {
                     members.remove(&user);
                 }
+            }
+            Write::DeleteGroup { group } => {
+                self.groups.remove(&group);
+                self.deleted_groups.insert(group);
             }
         }
     }
@@ -137,6 +173,11 @@ impl TenantLedger {
                         problems.push(format!("group {id}: member {extra} was removed"));
                     }
                 }
+            }
+        }
+        for id in &self.deleted_groups {
+            if observed.groups.contains_key(id) {
+                problems.push(format!("group {id} was deleted but is listed"));
             }
         }
         problems
@@ -211,6 +252,26 @@ mod tests {
             .users
             .insert("u3".into(), ("c@x".into(), true, None));
         assert_eq!(ledger().verify(&lost_delete).len(), 1);
+    }
+
+    #[test]
+    fn a_member_list_replaces_the_members_and_a_deleted_group_must_be_gone() {
+        let mut ledger = ledger();
+        ledger.record(Write::SetMembers {
+            group: "g1".into(),
+            users: vec!["u2".into()],
+        });
+        let mut seen = observed();
+        assert_eq!(ledger.verify(&seen).len(), 1, "u1 is no member any more");
+        seen.groups
+            .insert("g1".into(), ["u2"].map(String::from).into());
+        assert_eq!(ledger.verify(&seen), Vec::<String>::new());
+
+        ledger.record(Write::CreateGroup { id: "g2".into() });
+        ledger.record(Write::DeleteGroup { group: "g2".into() });
+        assert_eq!(ledger.verify(&seen), Vec::<String>::new());
+        seen.groups.insert("g2".into(), BTreeSet::new());
+        assert_eq!(ledger.verify(&seen).len(), 1);
     }
 
     #[test]

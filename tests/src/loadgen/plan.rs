@@ -1,4 +1,4 @@
-//! The request plan: what each simulated Entra provisioning job sends, derived only from the
+//! The request plan: what each simulated provisioning job changes, derived only from the
 //! knobs and the seed (no server answers), so two runs with the same seed send the same
 //! requests in the same per-tenant order.
 
@@ -155,6 +155,8 @@ pub struct PlanState {
     pub active: Vec<bool>,
     pub deleted: Vec<bool>,
     pub members: Vec<BTreeSet<usize>>,
+    /// Each user's current `name.familyName` (a whole-resource PUT carries it).
+    pub family_names: Vec<String>,
 }
 
 impl PlanState {
@@ -167,6 +169,7 @@ impl PlanState {
                 .iter()
                 .map(|g| g.members.iter().copied().collect())
                 .collect(),
+            family_names: plan.users.iter().map(|u| u.family_name.clone()).collect(),
         }
     }
 }
@@ -226,6 +229,9 @@ pub fn incremental(spec: &Spec, tenant: usize, cycle: u64, state: &mut PlanState
             }
             Change::Delete { user }
         };
+        if let Change::Attributes { family_name, .. } = &change {
+            state.family_names[user] = family_name.clone();
+        }
         changes.push(change);
     }
     changes
