@@ -4,12 +4,13 @@
 use std::io::Write;
 
 use clap::{Parser, Subcommand};
-use seatflow_shared::db::{Backend, Db};
-use seatflow_shared::store::{admin_keys, licenses};
+use seatflow_runtime::cli::CliError;
+use seatflow_store::db::{Backend, Db, write_transaction};
+use seatflow_store::{admin_keys, migrations};
 use tokio::net::TcpListener;
 
-use crate::admin::{self, CreatedLicense, NewLicense};
-use crate::admin_keys::CreatedAdminKey;
+use crate::admin::admin_keys::CreatedAdminKey;
+use crate::admin::licenses::CreatedLicense;
 use crate::commands;
 use crate::config::Config;
 use crate::server::Server;
@@ -102,19 +103,6 @@ pub enum TokenCommand {
     },
 }
 
-/// Why a command failed: printed as one line, exit code 1.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Connect(#[from] seatflow_shared::db::ConnectError),
-    #[error(transparent)]
-    Domain(#[from] seatflow_shared::Error),
-    #[error("SEATFLOW_ADMIN_TOKEN must be set when running on PostgreSQL (distributed mode)")]
-    AdminTokenRequired,
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
-
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
@@ -124,7 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Migrate => {
             let db = Db::connect(&config.database_url, config.db_pool_size)?;
-            let applied = db.migrate()?;
+            let applied = migrations::run(&db)?;
             print_json(&serde_json::json!({ "migrations_applied": applied }))
         }
         Command::License { command } => license(&open(&config)?, &config, command),
@@ -133,7 +121,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn open(config: &Config) -> Result<Db, CliError> {
     let db = Db::connect(&config.database_url, config.db_pool_size)?;
-    db.migrate()?;
+    migrations::run(&db)?;
     Ok(db)
 }
 
@@ -141,9 +129,11 @@ fn open(config: &Config) -> Result<Db, CliError> {
 fn admin_token(config: &Config) -> Result<String, CliError> {
     match (&config.admin_token, config.database_url.backend()) {
         (Some(token), _) => Ok(token.clone()),
-        (None, Backend::Postgres) => Err(CliError::AdminTokenRequired),
+        (None, Backend::Postgres) => Err(CliError::Config(
+            "SEATFLOW_ADMIN_TOKEN must be set when running on PostgreSQL (distributed mode)",
+        )),
         (None, Backend::Sqlite) => {
-            let token = seatflow_shared::token::generate();
+            let token = seatflow_store::token::generate();
             // Printed once, on stderr, so it never lands in structured logs.
             eprintln!(
                 "SEATFLOW_ADMIN_TOKEN was not set; generated admin token for this run: {token}"
@@ -168,7 +158,7 @@ async fn serve(db: Db, config: Config, admin_token: String) -> Result<(), CliErr
         "seatflow-api listening on http://{address}"
     );
     let server = Server::spawn(listener, db, config, admin_token);
-    seatflow_shared::shutdown::signal().await;
+    seatflow_runtime::shutdown::signal().await;
     server.stop().await?;
     Ok(())
 }
@@ -177,8 +167,8 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
     let mut conn = db.checkout()?;
     match command {
         LicenseCommand::Create { name, seats } => {
-            let (license, token) = seatflow_shared::db::write_transaction(&mut conn, |c| {
-                admin::create_license_with_token(c, &NewLicense { name, seats })
+            let (license, token) = write_transaction(&mut conn, |c| {
+                commands::create_license(c, &name, seats, None)
             })?;
             print_json(&CreatedLicense {
                 license_id: license.id,
@@ -188,20 +178,19 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
             })
         }
         LicenseCommand::List => {
-            for license in licenses::list(&mut conn, 0, i64::MAX)? {
+            for license in seatflow_store::licenses::list(&mut conn, 0, i64::MAX)? {
                 print_json(&license)?;
             }
             Ok(())
         }
         LicenseCommand::Token { command } => match command {
             TokenCommand::Rotate { license } => {
-                let issued = seatflow_shared::db::write_transaction(&mut conn, |c| {
-                    commands::issue_token(c, &license, None)
-                })?;
+                let issued =
+                    write_transaction(&mut conn, |c| commands::issue_token(c, &license, None))?;
                 print_json(&issued)
             }
             TokenCommand::Revoke { license, token_id } => {
-                seatflow_shared::db::write_transaction(&mut conn, |c| {
+                write_transaction(&mut conn, |c| {
                     commands::revoke_token(c, &license, &token_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": token_id }))
@@ -209,8 +198,8 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
         },
         LicenseCommand::AdminKey { command } => match command {
             AdminKeyCommand::Create { license, label } => {
-                let key = seatflow_shared::db::write_transaction(&mut conn, |c| {
-                    admin_keys::create(c, &license, label.as_deref())
+                let key = write_transaction(&mut conn, |c| {
+                    commands::create_admin_key(c, &license, label.as_deref(), None)
                 })?;
                 print_json(&CreatedAdminKey::new(key, &config.public_url))
             }
@@ -221,8 +210,8 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
                 Ok(())
             }
             AdminKeyCommand::Revoke { license, key_id } => {
-                seatflow_shared::db::write_transaction(&mut conn, |c| {
-                    admin_keys::revoke(c, &license, &key_id)
+                write_transaction(&mut conn, |c| {
+                    commands::revoke_admin_key(c, &license, &key_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": key_id }))
             }
@@ -231,8 +220,8 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let line = serde_json::to_string(value)
-        .map_err(|e| seatflow_shared::Error::Internal(e.to_string()))?;
+    let line =
+        serde_json::to_string(value).map_err(|e| seatflow_store::Error::Internal(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     Ok(())

@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
-use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl};
-use seatflow_shared::scim::limits::Limits;
+use seatflow_scim::limits::Limits;
+use seatflow_store::db::{DEFAULT_DATABASE_URL, DatabaseUrl};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// `postgres://…` for distributed mode or `sqlite://PATH` for the embedded default.
-    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = parse_database_url)]
+    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: DatabaseUrl,
 
     /// Address the HTTP server listens on.
@@ -132,11 +132,7 @@ pub struct Config {
 
     /// Batching, retries and queue names, shared with `seatflow-worker`.
     #[command(flatten)]
-    pub worker: seatflow_worker::Settings,
-}
-
-fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
-    DatabaseUrl::parse(raw).map_err(|e| e.to_string())
+    pub worker: seatflow_queue::Settings,
 }
 
 impl Config {

@@ -5,7 +5,7 @@ use seatflow_api::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Err(e) = seatflow_shared::telemetry::init_logging() {
+    if let Err(e) = seatflow_runtime::telemetry::init_logging() {
         eprintln!("seatflow-api: error: {e}");
         return ExitCode::FAILURE;
     }

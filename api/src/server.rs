@@ -1,83 +1,42 @@
-//! A running server: the HTTP API plus its background task — the outbox relay (with a broker)
-//! or the embedded worker (without). Used by `seatflow-api serve` and by the tests alike.
+//! A running server: the HTTP API plus its background tasks (`background`). Used by
+//! `seatflow-api serve` and by the tests alike.
 
 use std::io;
-use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use seatflow_shared::db::Db;
-use seatflow_shared::events::Change;
-use seatflow_shared::store::{licenses, outbox};
-use seatflow_worker::amqp::Topology;
+use seatflow_store::db::Db;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::app::{AppState, router};
+use crate::background::Tasks;
 use crate::config::Config;
 use crate::dashboard::sampler;
-use crate::http::{
-    self,
-    wire::{self, NormalizedIo},
-};
-use crate::{relay, token_cache};
+use crate::http::wire::{self, NormalizedIo};
+use crate::http::{self, telemetry};
+use crate::routes::router;
+use crate::state::AppState;
 
 pub struct Server {
     stop: watch::Sender<bool>,
     http: JoinHandle<()>,
-    background: JoinHandle<()>,
-    safety_net: Option<JoinHandle<()>>,
+    tasks: Tasks,
     sampler: JoinHandle<()>,
-    token_cache: JoinHandle<()>,
 }
 
 impl Server {
     pub fn spawn(listener: TcpListener, db: Db, config: Config, admin_token: String) -> Server {
         let (stop, stopped) = watch::channel(false);
-        let state = AppState::new(db.clone(), config.clone(), admin_token);
-        let wake = state.0.events_recorded.clone();
-        let background = match &config.amqp_url {
-            Some(url) => {
-                let topology = Topology {
-                    prefix: config.worker.amqp_prefix.clone(),
-                    tiers: config.worker.retry().tiers(),
-                };
-                tokio::spawn(relay::run(
-                    db,
-                    url.clone(),
-                    topology,
-                    wake,
-                    state.0.broker_connected.clone(),
-                    stopped.clone(),
-                ))
-            }
-            None => tokio::spawn(seatflow_worker::embedded::run(
-                db,
-                config.worker.clone(),
-                wake,
-                stopped.clone(),
-            )),
-        };
-        let safety_net = (config.reconcile_interval_secs > 0).then(|| {
-            tokio::spawn(safety_net(
-                state.clone(),
-                Duration::from_secs(config.reconcile_interval_secs),
-                stopped.clone(),
-            ))
-        });
+        let state = AppState::new(db, config.clone(), admin_token);
+        let tasks = Tasks::spawn(&state, &stopped);
         // Installs the recorder before the first request is counted.
-        crate::telemetry::prometheus();
+        telemetry::prometheus();
         let sampler = tokio::spawn(sampler::run(state.clone(), stopped.clone()));
-        let token_cache = tokio::spawn(token_cache::watch(
-            state.0.db.clone(),
-            state.0.tokens.clone(),
-            stopped.clone(),
-        ));
         let mut http = http1::Builder::new();
         // The connection layer enforces SEATFLOW_MAX_HEADER_BYTES on the head as received;
         // hyper sees it normalised, percent-encoding up to triples the request line. (hyper
@@ -96,10 +55,8 @@ impl Server {
         Server {
             stop,
             http,
-            background,
-            safety_net,
+            tasks,
             sampler,
-            token_cache,
         }
     }
 
@@ -107,11 +64,7 @@ impl Server {
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
         self.http.await.map_err(io::Error::other)?;
-        self.background.await.map_err(io::Error::other)?;
-        if let Some(task) = self.safety_net {
-            task.abort();
-        }
-        self.token_cache.await.map_err(io::Error::other)?;
+        self.tasks.join().await?;
         self.sampler.await.map_err(io::Error::other)
     }
 
@@ -119,12 +72,8 @@ impl Server {
     pub fn abort(&self) {
         let _ = self.stop.send(true);
         self.http.abort();
-        self.background.abort();
-        if let Some(task) = &self.safety_net {
-            task.abort();
-        }
+        self.tasks.abort();
         self.sampler.abort();
-        self.token_cache.abort();
     }
 }
 
@@ -155,31 +104,4 @@ async fn serve(
     }
     drop(listener);
     connections.shutdown().await;
-}
-
-/// Periodically asks for a full reconcile of every license: whatever an event could have missed
-/// (a bug, a manual database edit) is repaired within one interval.
-async fn safety_net(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stopped.wait_for(|stop| *stop) => return,
-        }
-        let recorded = state
-            .0
-            .db
-            .write(|c| {
-                for license in licenses::list(c, 0, i64::MAX)? {
-                    outbox::enqueue(c, &license.id, &Change::full(), None)?;
-                }
-                Ok(())
-            })
-            .await;
-        match recorded {
-            Ok(()) => state.0.events_recorded.notify_one(),
-            Err(e) => tracing::warn!(error = %e, "could not schedule the periodic reconcile"),
-        }
-    }
 }

@@ -6,14 +6,14 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use seatflow_shared::ScimType;
-use seatflow_shared::scim::ResourceKind;
-use seatflow_shared::scim::filter;
-use seatflow_shared::scim::limits::Limits;
-use seatflow_shared::store::filter_sql;
+use seatflow_scim::ResourceKind;
+use seatflow_scim::filter;
+use seatflow_scim::limits::Limits;
+use seatflow_store::ScimType;
+use seatflow_store::filter_sql;
 use serde_json::{Value, json};
 
-/// Entra's user (ENTRA.md §2.2) as the server renders it, with the enterprise extension.
+/// Entra's user (`docs/providers/entra.md`) as the server renders it, with the enterprise extension.
 static USER: LazyLock<Value> = LazyLock::new(|| {
     json!({
         "schemas": [

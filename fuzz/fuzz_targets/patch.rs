@@ -6,9 +6,9 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use seatflow_shared::scim::limits::Limits;
-use seatflow_shared::scim::patch::{self, PatchRequest};
-use seatflow_shared::scim::{ResourceKind, resource};
+use seatflow_scim::limits::Limits;
+use seatflow_scim::patch::{self, PatchRequest};
+use seatflow_scim::{ResourceKind, resource};
 use serde_json::{Map, Value, json};
 
 fn object(value: Value) -> Map<String, Value> {
@@ -18,7 +18,7 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-/// Entra's create body (ENTRA.md §2.2) as stored, with an enterprise manager and a role.
+/// Entra's create body (`docs/providers/entra.md`) as stored, with an enterprise manager and a role.
 static USER: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     object(json!({
         "schemas": [
@@ -38,7 +38,7 @@ static USER: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     }))
 });
 
-/// Entra's group (ENTRA.md §2.3) as stored: members live in their own table.
+/// Entra's group (`docs/providers/entra.md`) as stored: members live in their own table.
 static GROUP: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     object(json!({
         "schemas": [
@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
     let request = match PatchRequest::from_json(&body, &Limits::DEFAULT) {
         Ok(request) => request,
         Err(error) => {
-            assert_eq!(error.status(), 400, "{error}");
+            assert!(
+                matches!(error, seatflow_scim::Error::BadRequest(..)),
+                "{error}"
+            );
             return;
         }
     };
@@ -77,11 +80,17 @@ fuzz_target!(|data: &[u8]| {
             let indexed = resource::normalize(ResourceKind::User, user)
                 .and_then(resource::user_fields_from_doc);
             if let Err(error) = indexed {
-                assert_eq!(error.status(), 400, "{error}");
+                assert!(
+                    matches!(error, seatflow_scim::Error::BadRequest(..)),
+                    "{error}"
+                );
             }
         }
         Err(error) => {
-            assert_eq!(error.status(), 400, "{error}");
+            assert!(
+                matches!(error, seatflow_scim::Error::BadRequest(..)),
+                "{error}"
+            );
             assert_eq!(user, *USER, "a failed PATCH changed the user");
         }
     }
@@ -101,11 +110,17 @@ fuzz_target!(|data: &[u8]| {
             let indexed = resource::normalize(ResourceKind::Group, group)
                 .and_then(resource::group_fields_from_doc);
             if let Err(error) = indexed {
-                assert_eq!(error.status(), 400, "{error}");
+                assert!(
+                    matches!(error, seatflow_scim::Error::BadRequest(..)),
+                    "{error}"
+                );
             }
         }
         Err(error) => {
-            assert_eq!(error.status(), 400, "{error}");
+            assert!(
+                matches!(error, seatflow_scim::Error::BadRequest(..)),
+                "{error}"
+            );
             assert_eq!(group, *GROUP, "a failed PATCH changed the group");
         }
     }

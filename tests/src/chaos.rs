@@ -1,7 +1,7 @@
 //! Chaos under an Entra-shaped burst: the real `seatflow-api` and `seatflow-worker` on
 //! PostgreSQL and RabbitMQ, `seatflow-loadgen` riding out outages against them while a test
 //! kills, cuts or stops something, then the checks: the loadgen's own (licensing converged,
-//! seats = min(entitled, seats) with the DESIGN §5 invariants, every ledger entry visible
+//! seats = min(entitled, seats) with the seat invariants (`docs/ARCHITECTURE.md`), every ledger entry visible
 //! through SCIM), plus the outbox, the queues and the seat counts read from the database.
 //!
 //! The plan is small for CI; `scripts/chaos.sh` runs bigger ones through these variables:
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use seatflow_api::Config;
-use seatflow_shared::db::Db;
-use seatflow_shared::db::schema::{licenses, outbox, seats};
-use seatflow_shared::store::outbox::{APPLIED, DEAD};
+use seatflow_queue::outbox::{APPLIED, DEAD};
+use seatflow_store::db::Db;
+use seatflow_store::db::schema::{licenses, outbox, seats};
 use serde_json::json;
 
 use crate::loadgen::{self, Options, Report};
@@ -67,7 +67,7 @@ impl Deployment {
         config.worker.amqp_prefix = unique_amqp_prefix();
         let mut deployment = Deployment {
             base_url,
-            admin_token: seatflow_shared::token::generate(),
+            admin_token: seatflow_store::token::generate(),
             db: Db::connect(&test_db.url, 2).expect("connect test db"),
             port,
             api_env: [("SEATFLOW_LOG", "error")]

@@ -14,7 +14,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use reqwest::{Client, Method, RequestBuilder};
 use seatflow_api::Config;
 use seatflow_api::server::Server;
-use seatflow_shared::db::{DatabaseUrl, Db};
+use seatflow_store::db::{DatabaseUrl, Db};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,8 +202,8 @@ impl TestServer {
         config.bind = address;
         adjust(&mut config);
         let db = Db::connect(&config.database_url, config.db_pool_size).expect("connect test db");
-        db.migrate().expect("migrate test db");
-        let admin_token = seatflow_shared::token::generate();
+        seatflow_store::migrations::run(&db).expect("migrate test db");
+        let admin_token = seatflow_store::token::generate();
         let server = Server::spawn(listener, db.clone(), config.clone(), admin_token.clone());
         TestServer {
             base_url,
@@ -403,10 +403,7 @@ pub struct TestQueues {
 
 impl TestQueues {
     pub fn of(config: &Config) -> TestQueues {
-        let topology = seatflow_worker::amqp::Topology {
-            prefix: config.worker.amqp_prefix.clone(),
-            tiers: config.worker.retry().tiers(),
-        };
+        let topology = seatflow_queue::rabbitmq::Topology::of(&config.worker);
         TestQueues {
             names: topology.queues(),
             exchange: topology.exchange(),
@@ -604,7 +601,7 @@ impl TestServer {
         .await;
         let queues = TestQueues::of(&server.config);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(seatflow_worker::amqp::consumer::run(
+        tokio::spawn(seatflow_licensing::consume_rabbitmq(
             server.db.clone(),
             server.config.worker.clone(),
             amqp_url(),

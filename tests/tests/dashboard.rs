@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use reqwest::Method;
-use seatflow_shared::db::schema::{licenses, outbox, seats};
-use seatflow_shared::store::outbox as outbox_store;
+use seatflow_queue::outbox as outbox_store;
+use seatflow_store::db::schema::{licenses, outbox, seats};
 use seatflow_tests::{Backend, TestServer, read};
 use serde_json::{Value, json};
 
@@ -70,7 +70,7 @@ async fn the_dashboard_shows_what_the_api_reports() {
                     seats::license_id.eq(&tenant.license_id),
                     seats::user_id.eq(user),
                     seats::status.eq("blocked"),
-                    seats::since.eq(seatflow_shared::time::now()),
+                    seats::since.eq(seatflow_store::time::now()),
                 ))
                 .execute(&mut *conn)
                 .unwrap();

@@ -1,4 +1,4 @@
-//! Microsoft Entra ID's provisioning flows (shared/ENTRA.md §2–§3, §10) over HTTP, on SQLite
+//! Microsoft Entra ID's provisioning flows (`docs/providers/entra.md`) over HTTP, on SQLite
 //! and PostgreSQL.
 
 #![allow(clippy::unwrap_used)]

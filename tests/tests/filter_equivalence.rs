@@ -8,14 +8,14 @@
 use diesel::RunQueryDsl;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
-use seatflow_shared::db::Db;
-use seatflow_shared::scim::filter::{self, AttrPath, CompValue, CompareOp, Filter};
-use seatflow_shared::scim::limits::Limits;
-use seatflow_shared::scim::sort::{self, Sort, SortOrder};
-use seatflow_shared::scim::{LICENSE_USER_SCHEMA, ResourceKind, resource};
-use seatflow_shared::store::listing::ListQuery;
-use seatflow_shared::store::seats::{self, Seat};
-use seatflow_shared::store::{Page, licenses, users};
+use seatflow_scim::filter::{self, AttrPath, CompValue, CompareOp, Filter};
+use seatflow_scim::limits::Limits;
+use seatflow_scim::sort::{self, Sort, SortOrder};
+use seatflow_scim::{LICENSE_USER_SCHEMA, ResourceKind, resource};
+use seatflow_store::db::Db;
+use seatflow_store::listing::ListQuery;
+use seatflow_store::seats::{self, Seat};
+use seatflow_store::{Page, licenses, users};
 use seatflow_tests::{Backend, TestDb};
 use serde_json::json;
 
@@ -146,7 +146,7 @@ fn arb_user() -> impl Strategy<Value = NewUser> {
 }
 
 /// Gives the user the seat row that shows as `seat`.
-fn seat_user(conn: &mut seatflow_shared::db::DbConn, license_id: &str, user_id: &str, seat: &Seat) {
+fn seat_user(conn: &mut seatflow_store::db::DbConn, license_id: &str, user_id: &str, seat: &Seat) {
     let now = "2026-01-01T00:00:00.000000Z";
     seats::insert_blocked(conn, license_id, user_id, now, now).unwrap();
     let ids = [user_id.to_owned()];
@@ -162,7 +162,7 @@ fn seat_user(conn: &mut seatflow_shared::db::DbConn, license_id: &str, user_id: 
 fn equivalence(backend: Backend) {
     let test_db = TestDb::create(backend);
     let db = Db::connect(&test_db.url, 2).unwrap();
-    db.migrate().unwrap();
+    seatflow_store::migrations::run(&db).unwrap();
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 24,
         ..ProptestConfig::default()
@@ -224,7 +224,7 @@ fn equivalence(backend: Backend) {
                 let in_memory: Vec<_> = rows
                     .iter()
                     .filter(|seated| {
-                        let doc = resource::filterable_user(seated).unwrap();
+                        let doc = users::filterable(seated).unwrap();
                         filter::matches(f, ResourceKind::User, &doc)
                     })
                     .map(|(r, seat)| (r.id.as_str(), seat))
@@ -256,7 +256,7 @@ fn equivalence(backend: Backend) {
             let mut keyed: Vec<_> = rows
                 .iter()
                 .map(|seated| {
-                    let doc = resource::filterable_user(seated).unwrap();
+                    let doc = users::filterable(seated).unwrap();
                     (
                         sort::key(ResourceKind::User, &sort.by, &doc),
                         seated.0.id.clone(),
@@ -292,7 +292,7 @@ fn sql_equals_documents_on_postgres() {
 fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
     let test_db = TestDb::create(backend);
     let db = Db::connect(&test_db.url, 2).unwrap();
-    db.migrate().unwrap();
+    seatflow_store::migrations::run(&db).unwrap();
     let mut conn = db.checkout().unwrap();
     let license = licenses::create(&mut conn, "upgrade", 10).unwrap();
     for (user_name, display_name) in [("e", Some("ÉMILE Zola")), ("n", None)] {
@@ -317,7 +317,7 @@ fn missing_display_name_keys_are_filled_on_migrate(backend: Backend) {
     };
     assert_eq!(users::list(&mut conn, &license.id, &query).unwrap().0, 0);
 
-    db.migrate().unwrap();
+    seatflow_store::migrations::run(&db).unwrap();
     let (total, found) = users::list(&mut conn, &license.id, &query).unwrap();
     assert_eq!(total, 1);
     assert_eq!(found[0].0.user_name, "e");

@@ -1,6 +1,6 @@
 //! The seat engine as a license admin sees it, over HTTP, on every transport: assignment in
 //! join order, the waitlist, promotion, release, seat changes, automatic promotion off, the
-//! dry-run preview, and the entitlement check. After each step the DESIGN §5 invariants hold.
+//! dry-run preview, and the entitlement check. After each step the seat invariants (`docs/ARCHITECTURE.md`) hold.
 
 #![allow(clippy::unwrap_used)]
 
@@ -433,7 +433,7 @@ async fn entitlement_check_for_the_product(transport: Transport) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_reconcile_repairs_what_events_missed() {
     use diesel::prelude::*;
-    use seatflow_shared::db::schema::seats;
+    use seatflow_store::db::schema::seats;
     let (server, _broker) = Transport::EmbeddedSqlite
         .start(|c| c.reconcile_interval_secs = 1)
         .await;

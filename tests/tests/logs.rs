@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use seatflow_shared::db::DatabaseUrl;
+use seatflow_store::db::DatabaseUrl;
 use seatflow_tests::{
     Backend, ChildProcess, TestDb, TestQueues, amqp_url, binary, read, spawn_api_with, test_config,
     unique_amqp_prefix, worker_command,

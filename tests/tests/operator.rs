@@ -159,8 +159,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let tenant = server.create_license("Tailspin", 5).await;
     let poison = {
         let mut conn = server.db.checkout().unwrap();
-        seatflow_shared::store::outbox::insert_raw(&mut conn, &tenant.license_id, "{", Some("r1"))
-            .unwrap()
+        seatflow_queue::outbox::insert_raw(&mut conn, &tenant.license_id, "{", Some("r1")).unwrap()
     };
     server
         .converged(&tenant.license_id, Duration::from_secs(30))

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use reqwest::Method;
-use seatflow_shared::db::schema::outbox;
-use seatflow_shared::store::outbox as outbox_store;
+use seatflow_queue::outbox as outbox_store;
+use seatflow_store::db::schema::outbox;
 use seatflow_tests::{Backend, Tenant, TestServer, amqp_url, patch_op, queue_depth, read};
 use serde_json::{Value, json};
 

@@ -127,7 +127,7 @@ async fn broker_connections_closed_mid_burst_recover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_exceed_the_seats() {
-    use seatflow_shared::db::schema::seats;
+    use seatflow_store::db::schema::seats;
     let server = TestServer::start_with(Backend::Postgres, |c| {
         c.amqp_url = Some(amqp_url());
         c.worker.amqp_prefix = unique_amqp_prefix();

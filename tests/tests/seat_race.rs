@@ -7,13 +7,12 @@
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
-use seatflow_shared::db::schema::{licenses, seats};
-use seatflow_shared::db::{Db, write_transaction};
-use seatflow_shared::events::{Change, Envelope};
-use seatflow_shared::licensing;
-use seatflow_shared::scim::patch::{MemberChange, NewMember};
-use seatflow_shared::scim::resource;
-use seatflow_shared::store::{groups, licensed_groups, users};
+use seatflow_licensing::{Cause, Change};
+use seatflow_scim::patch::{MemberChange, NewMember};
+use seatflow_scim::resource;
+use seatflow_store::db::schema::{licenses, seats};
+use seatflow_store::db::{Db, write_transaction};
+use seatflow_store::{groups, licensed_groups, users};
 use seatflow_tests::{Backend, TestDb};
 use serde_json::json;
 
@@ -23,9 +22,9 @@ const ROUNDS: usize = 25;
 fn concurrent_reconciles_never_take_the_same_last_seat() {
     let test_db = TestDb::create(Backend::Postgres);
     let db = Db::connect(&test_db.url, 4).unwrap();
-    db.migrate().unwrap();
+    seatflow_store::migrations::run(&db).unwrap();
     let mut conn = db.checkout().unwrap();
-    let license = seatflow_shared::store::licenses::create(&mut conn, "Race", 1).unwrap();
+    let license = seatflow_store::licenses::create(&mut conn, "Race", 1).unwrap();
     let (fields, _) = resource::group_fields(json!({"displayName": "G"})).unwrap();
     let group = groups::insert(&mut conn, &license.id, fields).unwrap();
     licensed_groups::set(&mut conn, &license.id, std::slice::from_ref(&group.id)).unwrap();
@@ -39,13 +38,8 @@ fn concurrent_reconciles_never_take_the_same_last_seat() {
         let group_row = group.clone();
         write_transaction(&mut conn, move |c| {
             groups::apply_member_changes(c, &group_row, &[MemberChange::RemoveAll])?;
-            let full = Envelope {
-                id: 0,
-                license_id: license_id.clone(),
-                request_id: None,
-                change: Change::full(),
-            };
-            licensing::reconcile(c, &license_id, &[full]).map(|_| ())
+            seatflow_licensing::reconcile(c, &license_id, &[Change::full()], Cause::default())
+                .map(|_| ())
         })
         .unwrap();
         let newcomers: Vec<String> = (0..2)
@@ -72,14 +66,12 @@ fn concurrent_reconciles_never_take_the_same_last_seat() {
                 std::thread::spawn(move || {
                     let mut conn = db.checkout().unwrap();
                     barrier.wait();
-                    let event = Envelope {
-                        id: i64::try_from(round * 2 + i + 1).unwrap(),
-                        license_id: license_id.clone(),
+                    let cause = Cause {
+                        event_id: Some(i64::try_from(round * 2 + i + 1).unwrap()),
                         request_id: None,
-                        change: Change::user(&user),
                     };
                     write_transaction(&mut conn, |c| {
-                        licensing::reconcile(c, &license_id, &[event])
+                        seatflow_licensing::reconcile(c, &license_id, &[Change::user(&user)], cause)
                     })
                     .unwrap();
                 })

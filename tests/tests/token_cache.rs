@@ -62,7 +62,7 @@ async fn revocation_reaches_every_api_process_within_a_second() {
         c
     };
     let _queues = TestQueues::of(&config);
-    let admin = seatflow_shared::token::generate();
+    let admin = seatflow_store::token::generate();
     let mut apis = Vec::new();
     for _ in 0..2 {
         let (process, base_url) = spawn_api(&db.url, &amqp_url(), &prefix, &admin).await;

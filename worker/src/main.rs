@@ -1,10 +1,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use seatflow_shared::db::{DEFAULT_DATABASE_URL, DatabaseUrl, Db};
-use seatflow_shared::store::outbox;
-use seatflow_shared::telemetry;
-use seatflow_worker::{Settings, amqp};
+use seatflow_queue::{Settings, dead_letters, outbox};
+use seatflow_runtime::cli::CliError;
+use seatflow_runtime::telemetry;
+use seatflow_store::db::{DEFAULT_DATABASE_URL, DatabaseUrl, Db};
+use seatflow_store::migrations;
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 )]
 struct Cli {
     /// `postgres://…` (distributed mode) or `sqlite://PATH`.
-    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = parse_database_url)]
+    #[arg(long, env = "SEATFLOW_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: DatabaseUrl,
 
     /// The broker, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f` (`amqps://` with the `tls` feature).
@@ -61,24 +62,6 @@ enum DeadLetterCommand {
     },
 }
 
-fn parse_database_url(raw: &str) -> Result<DatabaseUrl, String> {
-    DatabaseUrl::parse(raw).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, thiserror::Error)]
-enum CliError {
-    #[error(transparent)]
-    Connect(#[from] seatflow_shared::db::ConnectError),
-    #[error(transparent)]
-    Domain(#[from] seatflow_shared::Error),
-    #[error("cannot serve metrics: {0}")]
-    Metrics(#[from] metrics_exporter_prometheus::BuildError),
-    #[error(transparent)]
-    Amqp(#[from] amqp::AmqpError),
-    #[error("SEATFLOW_AMQP_URL must be set: the worker consumes from RabbitMQ")]
-    AmqpUrlRequired,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     if let Err(e) = telemetry::init_logging() {
@@ -96,19 +79,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     let db = Db::connect(&cli.database_url, cli.db_pool_size)?;
-    db.migrate()?;
+    migrations::run(&db)?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let url = cli.amqp_url.ok_or(CliError::AmqpUrlRequired)?;
+            let url = cli.amqp_url.ok_or(CliError::Config(
+                "SEATFLOW_AMQP_URL must be set: the worker consumes from RabbitMQ",
+            ))?;
             if let Some(address) = cli.metrics_bind {
                 serve_metrics(address, &db)?;
             }
             let (stop, stopped) = watch::channel(false);
             tokio::spawn(async move {
-                seatflow_shared::shutdown::signal().await;
+                seatflow_runtime::shutdown::signal().await;
                 let _ = stop.send(true);
             });
-            amqp::consumer::run(db, cli.settings, url, stopped).await;
+            seatflow_licensing::consume_rabbitmq(db, cli.settings, url, stopped).await;
             Ok(())
         }
         Command::DeadLetters { command } => match command {
@@ -119,13 +104,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Ok(())
             }
             DeadLetterCommand::Replay { ids, all } => {
-                let selection = (!all).then_some(ids);
-                let replayed = db
-                    .write(move |c| outbox::replay(c, selection.as_deref()))
-                    .await?;
-                if let Some(url) = &cli.amqp_url {
-                    amqp::parking::discard(url, &cli.settings, &replayed).await?;
-                }
+                let broker = cli.amqp_url.as_deref().map(|url| (url, &cli.settings));
+                let replayed = dead_letters::replay(&db, broker, (!all).then_some(ids)).await?;
                 println!("{}", serde_json::json!({ "replayed": replayed }));
                 Ok(())
             }
@@ -144,7 +124,8 @@ fn serve_metrics(address: std::net::SocketAddr, db: &Db) -> Result<(), CliError>
         let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             every.tick().await;
-            telemetry::record_pool(&db);
+            let pool = db.pool_state();
+            telemetry::record_pool(pool.connections, pool.idle_connections, db.pool_max());
         }
     });
     tracing::info!("metrics at http://{address}/metrics");

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
-use seatflow_shared::store::licenses::License;
-use seatflow_shared::store::outbox::SyncStats;
-use seatflow_shared::store::seats::SetupCounts;
+use seatflow_queue::outbox::SyncStats;
+use seatflow_store::licenses::License;
+use seatflow_store::seats::SetupCounts;
 
 use super::view::when;
 

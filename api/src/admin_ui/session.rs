@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use seatflow_shared::store::admin_keys;
-use seatflow_shared::token;
+use seatflow_store::licenses::{self, License};
+use seatflow_store::{Error, admin_keys, token};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::admin_ui::view::{PageError, PageResult};
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "seatflow_admin";
 pub const LOGIN_COOKIE: &str = "seatflow_login";
@@ -118,7 +119,7 @@ pub fn csrf_for(state: &AppState, nonce: &str) -> String {
 /// A cookie with this deployment's attributes: `HttpOnly`, `SameSite=Strict`, `Path=/admin`,
 /// and `Secure` when the public URL is https.
 pub fn cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> String {
-    let secure = if state.0.config.public_url.starts_with("https://") {
+    let secure = if state.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -139,7 +140,7 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn sign(state: &AppState, message: &str) -> String {
     // The key is derived from the operator token, so rotating that token ends every session.
-    let key = Sha256::digest(format!("seatflow admin pages\0{}", state.0.admin_token));
+    let key = Sha256::digest(format!("seatflow admin pages\0{}", state.admin_token));
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
         return String::new();
     };
@@ -182,7 +183,6 @@ where
         if let Scope::License { license_id, key_id } = &session.scope {
             let (license_id, key_id) = (license_id.clone(), key_id.clone());
             let live = state
-                .0
                 .db
                 .read(move |c| admin_keys::is_live(c, &license_id, &key_id))
                 .await
@@ -193,4 +193,24 @@ where
         }
         Ok(session)
     }
+}
+
+/// The license, if this session may see it; another license is "not found" (no existence leak).
+pub async fn license_for(
+    state: &AppState,
+    session: &Session,
+    license_id: &str,
+) -> PageResult<License> {
+    if !session.may_access(license_id) {
+        return Err(PageError::not_found());
+    }
+    let id = license_id.to_owned();
+    state
+        .db
+        .read(move |c| licenses::get(c, &id))
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => PageError::not_found(),
+            other => other.into(),
+        })
 }

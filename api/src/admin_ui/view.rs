@@ -1,10 +1,11 @@
 //! The page frame and the small pieces every admin page uses.
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
-use seatflow_shared::Error;
-use seatflow_shared::store::licenses::License;
+use seatflow_store::Error;
+
+use crate::http::error::{ApiError, with_answer_headers};
+use seatflow_store::licenses::License;
 
 /// Which tab of a license is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,50 +106,51 @@ pub fn when_opt(ts: Option<&str>) -> Markup {
     }
 }
 
-/// An error shown as a page.
-#[derive(Debug)]
-pub struct PageError(pub StatusCode, pub String);
+/// Most rows a page lists (the CSV export has them all).
+pub const PAGE_ROWS: i64 = 500;
 
-impl From<Error> for PageError {
-    fn from(error: Error) -> Self {
-        let status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let detail = match &error {
-            Error::Internal(cause) => {
-                tracing::error!(%cause, "internal error on an admin page");
-                "Something went wrong on our side; please try again.".to_owned()
-            }
-            other => other.to_string(),
-        };
-        PageError(status, detail)
+/// A page of one license, with its tabs.
+pub fn license_page(license: &License, tab: Tab, title: &str, content: Markup) -> Html<String> {
+    page(title, Some((license, tab)), true, content)
+}
+
+/// An error shown as a page: the same answer as the API's (`http::error`), rendered as HTML.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(error: E) -> Self {
+        PageError(error.into())
     }
 }
 
 impl PageError {
     pub fn not_found() -> Self {
-        PageError(StatusCode::NOT_FOUND, "No such license.".into())
+        PageError(ApiError::Domain(Error::NotFound("No such license.".into())))
     }
 
     pub fn forbidden(detail: &str) -> Self {
-        PageError(StatusCode::FORBIDDEN, detail.into())
+        PageError(ApiError::Forbidden(detail.into()))
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let PageError(status, detail) = self;
-        let title = status.canonical_reason().unwrap_or("Error");
+        let answer = self.0.answer();
+        let title = answer.status.canonical_reason().unwrap_or("Error");
         let body = page(
             title,
             None,
             false,
             html! {
                 h1 { (title) }
-                p.error role="alert" { (detail) }
+                p.error role="alert" { (answer.detail) }
                 p { a href="/admin" { "Back to the admin pages" } }
             },
         );
-        (status, body).into_response()
+        let mut response = (answer.status, body).into_response();
+        with_answer_headers(response.headers_mut(), &answer);
+        response
     }
 }
 

@@ -5,20 +5,21 @@
 //! every other admin call: no cookie means no CSRF exposure for the replay button, the token
 //! never appears in a URL, and closing the tab forgets it.
 
+pub mod history;
 pub mod sampler;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use seatflow_shared::store::monitor::{self, LicenseLoad};
-use seatflow_shared::store::outbox::DeadLetter;
+use seatflow_queue::monitor::{self, LicenseLoad};
+use seatflow_queue::outbox::DeadLetter;
 use serde::Serialize;
 
-use crate::app::AppState;
-use crate::auth::Operator;
-use crate::error::ApiResult;
-use sampler::{Sample, StatusCounts};
+use crate::http::auth::Operator;
+use crate::http::error::ApiResult;
+use crate::state::AppState;
+use history::{Sample, StatusCounts};
 
 /// Dead letters listed on the page (the newest); the count is always complete.
 const DEAD_LETTERS_SHOWN: i64 = 50;
@@ -58,9 +59,8 @@ pub struct Dashboard {
 
 /// `GET /api/v1/dashboard`: everything the page shows.
 pub async fn data(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Dashboard>> {
-    let limit = state.0.config.metrics_max_licenses;
+    let limit = state.config.metrics_max_licenses;
     let (licenses, dead_letter_count, dead_letters) = state
-        .0
         .db
         .read(move |c| {
             Ok((
@@ -71,14 +71,14 @@ pub async fn data(_: Operator, State(state): State<AppState>) -> ApiResult<Json<
         })
         .await?;
     Ok(Json(Dashboard {
-        mode: if state.0.config.amqp_url.is_some() {
+        mode: if state.config.amqp_url.is_some() {
             "rabbitmq"
         } else {
             "embedded"
         },
         sample_every_secs: sampler::EVERY.as_secs(),
-        scim_requests_total: state.0.scim_requests.totals(),
-        samples: state.0.history.samples(),
+        scim_requests_total: state.scim_requests.totals(),
+        samples: state.history.samples(),
         licenses,
         dead_letter_count,
         dead_letters,

@@ -3,116 +3,31 @@
 //! (so they cover every process of a deployment) except SCIM request rates, which are this
 //! process's own, and queue depths in RabbitMQ mode, which come from the broker.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lapin::{Channel, Connection, ConnectionProperties};
-use seatflow_shared::store::monitor::{self, LicenseLoad, QueueDepth};
-use seatflow_shared::telemetry::{
+use seatflow_queue::monitor::{self, LicenseLoad, QueueDepth};
+use seatflow_queue::rabbitmq::Topology;
+use seatflow_runtime::telemetry::{
     self, LICENSE_SEATS, LICENSE_SEATS_BLOCKED, LICENSE_SEATS_USED, OLDEST_PENDING, QUEUE_DEPTH,
 };
-use seatflow_shared::{Result, time};
-use seatflow_worker::amqp::Topology;
-use serde::Serialize;
+use seatflow_store::{Result, time};
 use tokio::sync::watch;
 
-use crate::app::AppState;
+use crate::dashboard::history::{Sample, StatusCounts};
+use crate::state::AppState;
 
 pub const EVERY: Duration = Duration::from_secs(5);
-/// 15 minutes of samples.
-const KEEP: usize = 180;
 const BROKER_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// SCIM responses of this process by status class (2xx, 3xx, 4xx, 5xx).
-#[derive(Debug, Default)]
-pub struct ScimCounters([AtomicU64; 4]);
-
-impl ScimCounters {
-    pub fn record(&self, status: u16) {
-        if let Some(counter) = usize::from(status / 100)
-            .checked_sub(2)
-            .and_then(|class| self.0.get(class))
-        {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn totals(&self) -> StatusCounts<u64> {
-        let [a, b, c, d] = &self.0;
-        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        StatusCounts {
-            s2xx: get(a),
-            s3xx: get(b),
-            s4xx: get(c),
-            s5xx: get(d),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct StatusCounts<T> {
-    #[serde(rename = "2xx")]
-    pub s2xx: T,
-    #[serde(rename = "3xx")]
-    pub s3xx: T,
-    #[serde(rename = "4xx")]
-    pub s4xx: T,
-    #[serde(rename = "5xx")]
-    pub s5xx: T,
-}
-
-/// One reading; rates are over the interval since the previous one.
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub at: String,
-    pub scim_per_sec: StatusCounts<f64>,
-    pub enqueued_per_sec: f64,
-    pub applied_per_sec: f64,
-    /// Over the last minute.
-    pub retries_per_min: f64,
-    pub dead_letters_per_min: f64,
-    /// None when the broker could not be asked (RabbitMQ mode).
-    pub queue: Option<QueueDepth>,
-    pub lag_p50_ms: Option<i64>,
-    pub lag_p95_ms: Option<i64>,
-    pub oldest_pending_secs: Option<i64>,
-}
-
-/// The last 15 minutes of samples.
-#[derive(Debug, Default)]
-pub struct History(Mutex<VecDeque<Sample>>);
-
-impl History {
-    pub fn samples(&self) -> Vec<Sample> {
-        self.lock().iter().cloned().collect()
-    }
-
-    fn push(&self, sample: Sample) {
-        let mut samples = self.lock();
-        if samples.len() == KEEP {
-            samples.pop_front();
-        }
-        samples.push_back(sample);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Sample>> {
-        // A panic while holding the lock leaves whole samples behind: keep using them.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// Samples until `shutdown` turns true.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut broker = state.0.config.amqp_url.clone().map(Broker::new);
+    let mut broker = state.config.amqp_url.clone().map(Broker::new);
     // The first sample covers only the moment since start.
-    let mut previous = (Instant::now(), time::now(), state.0.scim_requests.totals());
+    let mut previous = (Instant::now(), time::now(), state.scim_requests.totals());
     loop {
         let (started_at, since, before) = &previous;
-        let now = (Instant::now(), time::now(), state.0.scim_requests.totals());
+        let now = (Instant::now(), time::now(), state.scim_requests.totals());
         let elapsed = now.0.duration_since(*started_at).as_secs_f64().max(1.0);
         match sample(
             &state,
@@ -126,13 +41,14 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         .await
         {
             Ok(sample) => {
-                state.0.history.push(sample);
+                state.history.push(sample);
                 previous = now;
             }
             Err(e) => tracing::warn!(error = %e, "could not sample the dashboard's readings"),
         }
-        telemetry::record_pool(&state.0.db);
-        crate::telemetry::prometheus().run_upkeep();
+        let pool = state.db.pool_state();
+        telemetry::record_pool(pool.connections, pool.idle_connections, state.db.pool_max());
+        crate::http::telemetry::prometheus().run_upkeep();
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
             _ = shutdown.changed() => return,
@@ -149,12 +65,11 @@ async fn sample(
     before: &StatusCounts<u64>,
     after: &StatusCounts<u64>,
 ) -> Result<Sample> {
-    let limit = state.0.config.metrics_max_licenses;
+    let limit = state.config.metrics_max_licenses;
     let since_owned = since.to_owned();
     // Per-minute figures count the last minute, not a 5-second window scaled up.
     let minute_ago = time::before(Duration::from_secs(60));
     let (activity, (retried, dead_lettered), outbox_depth, oldest, licenses) = state
-        .0
         .db
         .read(move |c| {
             Ok((
@@ -230,7 +145,7 @@ impl Broker {
     }
 
     async fn depths(&mut self, state: &AppState) -> Option<QueueDepth> {
-        let settings = &state.0.config.worker;
+        let settings = &state.config.worker;
         let topology = Topology {
             prefix: settings.amqp_prefix.clone(),
             tiers: settings.retry().tiers(),

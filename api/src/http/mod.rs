@@ -1,29 +1,32 @@
-//! HTTP plumbing below the endpoints: the connection layer that normalises request heads, and
-//! the path normalisation every request gets before routing.
+//! HTTP plumbing below the endpoints: the connection layer that normalises request heads, the
+//! path normalisation every request gets before routing, errors and bodies, authentication and
+//! the token cache, request ids, limits, paging and telemetry.
 
+pub mod admission;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod limits;
+pub mod paging;
+pub mod request_id;
+pub mod telemetry;
+pub mod token_cache;
 pub mod wire;
 
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::response::Response;
-use seatflow_shared::ScimType;
+use axum::extract::{Request, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::error::scim_error;
+use crate::http::body::Path;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 use wire::Rejection;
 
-/// Answers a head the connection layer refused ([`wire::REJECTED_PATH`]), in the SCIM error
-/// format, and closes the connection: after a malformed head nothing on it can be trusted.
+/// Answers a head the connection layer refused ([`wire::REJECTED_PATH`]) in the SCIM error
+/// format, and closes the connection.
 pub async fn rejected(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
     let rejection = Rejection::from_slug(&slug).unwrap_or(Rejection::MalformedRequestLine);
-    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let scim_type = (status == StatusCode::BAD_REQUEST).then_some(ScimType::InvalidSyntax);
-    let detail = rejection.detail(state.0.config.max_header_bytes);
-    let mut response = scim_error(status, scim_type, &detail);
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+    ApiError::Rejected(rejection, state.config.max_header_bytes).into_response()
 }
 
 /// Collapses `//` in the path to `/` before routing: no route has an empty segment, and

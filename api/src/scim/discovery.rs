@@ -1,16 +1,16 @@
 //! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`: public, as RFC 7644 §4 allows,
 //! so clients can discover the server before they hold a token.
 
-use axum::extract::{Path, State};
-use seatflow_shared::Error;
-use seatflow_shared::scim::discovery::{self, DiscoveryLimits};
+use axum::extract::State;
+use seatflow_scim::discovery::{self, DiscoveryLimits};
+use seatflow_store::Error;
 
-use crate::app::AppState;
-use crate::body::ScimJson;
-use crate::error::ApiResult;
+use crate::http::body::{Path, ScimJson};
+use crate::http::error::ApiResult;
+use crate::state::AppState;
 
 pub async fn service_provider_config(State(state): State<AppState>) -> ScimJson {
-    let config = &state.0.config;
+    let config = &state.config;
     let limits = DiscoveryLimits {
         max_results: usize::try_from(config.max_page_size).unwrap_or(0),
         max_payload_bytes: config.max_body_bytes,
@@ -22,24 +22,24 @@ pub async fn service_provider_config(State(state): State<AppState>) -> ScimJson 
 }
 
 pub async fn resource_types(State(state): State<AppState>) -> ScimJson {
-    ScimJson::ok(discovery::resource_types(&state.0.config.tenant_url()))
+    ScimJson::ok(discovery::resource_types(&state.config.tenant_url()))
 }
 
 pub async fn resource_type(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<ScimJson> {
-    discovery::resource_type(&state.0.config.tenant_url(), &name)
+    discovery::resource_type(&state.config.tenant_url(), &name)
         .map(ScimJson::ok)
         .ok_or_else(|| Error::NotFound(format!("resource type {name} not found")).into())
 }
 
 pub async fn schemas(State(state): State<AppState>) -> ScimJson {
-    ScimJson::ok(discovery::schemas_list(&state.0.config.tenant_url()))
+    ScimJson::ok(discovery::schemas_list(&state.config.tenant_url()))
 }
 
 pub async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<ScimJson> {
-    discovery::schema_document(&state.0.config.tenant_url(), &id)
+    discovery::schema_document(&state.config.tenant_url(), &id)
         .map(ScimJson::ok)
         .ok_or_else(|| Error::NotFound(format!("schema {id} not found")).into())
 }

@@ -5,9 +5,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use seatflow_shared::scim::version::{self, Tags};
+use seatflow_scim::version::{self, Tags};
 
-use crate::body::ScimJson;
+use crate::http::body::ScimJson;
 use crate::scim::query::ReadQuery;
 
 /// The conditional and preference headers of a SCIM request.

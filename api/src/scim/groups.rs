@@ -3,30 +3,30 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use seatflow_shared::db::DbConn;
-use seatflow_shared::events::Change;
-use seatflow_shared::scim::patch::{self, MemberChange, PatchRequest};
-use seatflow_shared::scim::version::{self, check_if_match};
-use seatflow_shared::scim::{ResourceKind, resource};
-use seatflow_shared::store::groups::{self, GroupRow, Member};
+use seatflow_licensing::Change;
+use seatflow_scim::patch::{self, MemberChange, PatchRequest};
+use seatflow_scim::version::{self, check_if_match};
+use seatflow_scim::{ResourceKind, resource};
+use seatflow_store::db::DbConn;
+use seatflow_store::groups::{self, GroupRow, Member};
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::auth::Tenant;
-use crate::body::{JsonBody, ScimJson};
-use crate::error::ApiResult;
-use crate::limits;
-use crate::request_id::RequestId;
+use crate::http::auth::Tenant;
+use crate::http::body::{JsonBody, Path, ScimJson};
+use crate::http::error::ApiResult;
+use crate::http::limits;
+use crate::http::request_id::RequestId;
 use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
 use crate::scim::query::ReadQuery;
+use crate::state::AppState;
 
 /// A group row with its members when the response needs them.
 type Loaded = (GroupRow, Option<Vec<Member>>);
 
-fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_shared::Result<Loaded> {
+fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_store::Result<Loaded> {
     if !wanted {
         return Ok((row, None));
     }
@@ -36,12 +36,8 @@ fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_shared:
     Ok((row, Some(members)))
 }
 
-fn render(
-    base: &str,
-    (row, members): &Loaded,
-    query: &ReadQuery,
-) -> seatflow_shared::Result<Value> {
-    let mut body = resource::render_group(row, members.as_deref(), base)?;
+fn render(base: &str, (row, members): &Loaded, query: &ReadQuery) -> seatflow_store::Result<Value> {
+    let mut body = resource::render_group(row.stored(), members.as_deref(), base)?;
     resource::project(
         ResourceKind::Group,
         &mut body,
@@ -60,10 +56,10 @@ fn respond(
     let row = &loaded.0;
     Ok(ScimJson {
         status,
-        body: render(&state.0.config.tenant_url(), loaded, query)?,
+        body: render(&state.config.tenant_url(), loaded, query)?,
         etag: Some(version::etag(row.version)),
         location: (status == StatusCode::CREATED)
-            .then(|| format!("{}/Groups/{}", state.0.config.tenant_url(), row.id)),
+            .then(|| format!("{}/Groups/{}", state.config.tenant_url(), row.id)),
     })
 }
 
@@ -77,7 +73,7 @@ pub async fn create(
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let members = [MemberChange::Add(members)];
-    limits::check_members(&members, state.0.config.max_members_per_request)?;
+    limits::check_members(&members, state.config.max_members_per_request)?;
     let loaded = state
         .write_with_event(license.id, &request, move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
@@ -99,7 +95,6 @@ pub async fn get(
     let wanted = query.wants("members");
     let if_none_match = conditions.clone();
     let loaded = state
-        .0
         .db
         .read(move |c| {
             let row = groups::get(c, &license.id, &id)?;
@@ -128,7 +123,7 @@ pub async fn list(
     State(state): State<AppState>,
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
-    let base = state.0.config.tenant_url();
+    let base = state.config.tenant_url();
     let (total, resources) = search(&state, license.id, &query, &base).await?;
     Ok(ScimJson::ok(resource::list_response(
         resources,
@@ -146,7 +141,6 @@ pub async fn search(
 ) -> ApiResult<(i64, Vec<Value>)> {
     let (owned, wanted) = (query.clone(), query.wants("members"));
     let (total, loaded) = state
-        .0
         .db
         .read(move |c| {
             let (total, rows) = groups::list(c, &license_id, &owned.list_query())?;
@@ -169,7 +163,7 @@ pub async fn search(
     let resources = loaded
         .iter()
         .map(|l| render(base, l, query))
-        .collect::<seatflow_shared::Result<Vec<_>>>()?;
+        .collect::<seatflow_store::Result<Vec<_>>>()?;
     Ok((total, resources))
 }
 
@@ -187,7 +181,7 @@ pub async fn replace(
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let members = [MemberChange::ReplaceAll(members)];
-    limits::check_members(&members, state.0.config.max_members_per_request)?;
+    limits::check_members(&members, state.config.max_members_per_request)?;
     let loaded = state
         .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
@@ -218,12 +212,12 @@ pub async fn patch(
     conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let limits = state.0.limits;
+    let limits = state.limits;
     let patch = PatchRequest::from_json(&body, &limits)?;
     let with_body = conditions.patch_returns_body(&query, Return::Minimal);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
-    let max_members = state.0.config.max_members_per_request;
+    let max_members = state.config.max_members_per_request;
     let loaded = state
         .write_with_event(license.id, &request, move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;

@@ -3,14 +3,13 @@
 //! endpoint name in its canonical case and without a trailing slash. (`//` never gets here:
 //! `http::collapse_slashes` rewrites it before routing.)
 
-use axum::extract::{Request, State};
+use axum::Router;
+use axum::extract::Request;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use seatflow_shared::Error;
 use tower::ServiceExt;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 const ENDPOINTS: [&str; 5] = [
     "Users",
@@ -33,10 +32,11 @@ fn canonical(path: &str) -> Option<String> {
     (canonical != path && !canonical.is_empty()).then_some(canonical)
 }
 
-/// The fallback of the SCIM routes (which see paths without the mount prefix).
-pub async fn retry_canonical(State(state): State<AppState>, mut request: Request) -> Response {
+/// The fallback of the SCIM routes (which see paths without the mount prefix): `endpoints` is
+/// the SCIM router itself, which answers the canonical path.
+pub async fn retry_canonical(endpoints: Router, mut request: Request) -> Response {
     let Some(path) = canonical(request.uri().path()) else {
-        return ApiError(Error::NotFound("no such endpoint".into())).into_response();
+        return ApiError::no_such_endpoint().into_response();
     };
     let uri = match request.uri().query() {
         Some(query) => format!("{path}?{query}"),
@@ -44,12 +44,9 @@ pub async fn retry_canonical(State(state): State<AppState>, mut request: Request
     };
     match uri.parse::<Uri>() {
         Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return ApiError(Error::NotFound("no such endpoint".into())).into_response(),
+        Err(_) => return ApiError::no_such_endpoint().into_response(),
     }
-    let router = super::endpoints(&state)
-        .fallback(|| async { ApiError(Error::NotFound("no such endpoint".into())) })
-        .with_state(state);
-    match router.oneshot(request).await {
+    match endpoints.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use seatflow_shared::scim::filter::{self, Filter};
-use seatflow_shared::scim::sort::Sort;
-use seatflow_shared::store::Page;
-use seatflow_shared::store::listing::ListQuery;
-use seatflow_shared::{Error, Result, ScimType};
+use seatflow_scim::filter::{self, Filter};
+use seatflow_scim::sort::Sort;
+use seatflow_store::Page;
+use seatflow_store::listing::ListQuery;
+use seatflow_store::{Error, Result, ScimType};
 use serde_json::Value;
 
-use crate::app::{App, AppState};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::{App, AppState};
 
 /// Parsed list/get parameters. Unknown parameters (e.g. Entra's `aadOptscim062020` flag) are
 /// ignored.

@@ -5,16 +5,16 @@
 //! orders within each resource type (a documented deviation: the RFC leaves mixed sorting open).
 
 use axum::extract::State;
-use seatflow_shared::scim::resource;
-use seatflow_shared::store::Page;
+use seatflow_scim::resource;
+use seatflow_store::Page;
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::auth::Tenant;
-use crate::body::{JsonBody, ScimJson};
-use crate::error::ApiResult;
+use crate::http::auth::Tenant;
+use crate::http::body::{JsonBody, ScimJson};
+use crate::http::error::ApiResult;
 use crate::scim::query::ReadQuery;
 use crate::scim::{groups, users};
+use crate::state::AppState;
 
 pub async fn users(
     Tenant(license): Tenant,
@@ -22,7 +22,7 @@ pub async fn users(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.0.config.tenant_url();
+    let base = state.config.tenant_url();
     let (total, resources) = users::search(&state, license.id, &query, &base).await?;
     Ok(list(resources, total, &query))
 }
@@ -33,7 +33,7 @@ pub async fn groups(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.0.config.tenant_url();
+    let base = state.config.tenant_url();
     let (total, resources) = groups::search(&state, license.id, &query, &base).await?;
     Ok(list(resources, total, &query))
 }
@@ -44,7 +44,7 @@ pub async fn root(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.0.config.tenant_url();
+    let base = state.config.tenant_url();
     let (user_total, mut resources) =
         users::search(&state, license.id.clone(), &query, &base).await?;
     // The groups' part of the page: what the users did not fill, starting after them.

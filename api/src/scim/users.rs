@@ -1,27 +1,27 @@
 //! `/Users`: create, read, list, replace, patch and delete a tenant's users.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use seatflow_shared::db::DbConn;
-use seatflow_shared::events::Change;
-use seatflow_shared::scim::patch::{self, PatchRequest};
-use seatflow_shared::scim::version::{self, check_if_match};
-use seatflow_shared::scim::{ResourceKind, resource};
-use seatflow_shared::store::seats;
-use seatflow_shared::store::users::{self, Seated, UserRow};
+use seatflow_licensing::Change;
+use seatflow_scim::patch::{self, PatchRequest};
+use seatflow_scim::version::{self, check_if_match};
+use seatflow_scim::{ResourceKind, resource};
+use seatflow_store::db::DbConn;
+use seatflow_store::seats;
+use seatflow_store::users::{self, Seated, UserRow};
 use serde_json::Value;
 
-use crate::activity;
-use crate::app::AppState;
-use crate::auth::Tenant;
-use crate::body::{JsonBody, ScimJson};
-use crate::error::ApiResult;
-use crate::request_id::RequestId;
+use crate::http::auth::Tenant;
+use crate::http::body::{JsonBody, Path, ScimJson};
+use crate::http::error::ApiResult;
+use crate::http::request_id::RequestId;
+use crate::scim::activity;
 use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
 use crate::scim::query::ReadQuery;
+use crate::state::AppState;
 
-fn seated(c: &mut DbConn, row: UserRow) -> seatflow_shared::Result<Seated> {
+fn seated(c: &mut DbConn, row: UserRow) -> seatflow_store::Result<Seated> {
     let seat = seats::statuses(c, &row.license_id, std::slice::from_ref(&row.id))?.remove(&row.id);
     Ok((row, seat))
 }
@@ -33,8 +33,8 @@ fn respond(
     query: &ReadQuery,
 ) -> ApiResult<ScimJson> {
     let (row, _) = seated;
-    let base = state.0.config.tenant_url();
-    let mut body = resource::render_seated(seated, &base)?;
+    let base = state.config.tenant_url();
+    let mut body = resource::render_seated(seated.0.stored(), seated.1.as_ref(), &base)?;
     resource::project(
         ResourceKind::User,
         &mut body,
@@ -76,7 +76,6 @@ pub async fn get(
     conditions: Conditions,
 ) -> ApiResult<Reply> {
     let row = state
-        .0
         .db
         .read(move |c| {
             let row = users::get(c, &license.id, &id)?;
@@ -103,10 +102,10 @@ pub async fn list(
     State(state): State<AppState>,
     query: ReadQuery,
 ) -> ApiResult<ScimJson> {
-    let base = state.0.config.tenant_url();
+    let base = state.config.tenant_url();
     let (total, resources) = search(&state, license.id.clone(), &query, &base).await?;
     if activity::is_test_connection(query.filter.as_ref(), total) {
-        activity::record_test_connection(&state.0.db, license.id);
+        activity::record_test_connection(&state.db, license.id);
     }
     Ok(ScimJson::ok(resource::list_response(
         resources,
@@ -124,14 +123,13 @@ pub async fn search(
 ) -> ApiResult<(i64, Vec<Value>)> {
     let owned = query.clone();
     let (total, rows) = state
-        .0
         .db
         .read(move |c| users::list(c, &license_id, &owned.list_query()))
         .await?;
     let resources = rows
         .iter()
         .map(|seated| {
-            let mut body = resource::render_seated(seated, base)?;
+            let mut body = resource::render_seated(seated.0.stored(), seated.1.as_ref(), base)?;
             resource::project(
                 ResourceKind::User,
                 &mut body,
@@ -140,7 +138,7 @@ pub async fn search(
             );
             Ok(body)
         })
-        .collect::<seatflow_shared::Result<Vec<_>>>()?;
+        .collect::<seatflow_store::Result<Vec<_>>>()?;
     Ok((total, resources))
 }
 
@@ -178,7 +176,7 @@ pub async fn patch(
     conditions: Conditions,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let limits = state.0.limits;
+    let limits = state.limits;
     let patch = PatchRequest::from_json(&body, &limits)?;
     let if_match = conditions.if_match.clone();
     let row = state

@@ -1,6 +1,6 @@
 //! `seatflow-loadgen`: simulates tenants' provisioning jobs against a running Seatflow, in the
 //! request shapes of one identity provider (`--idp`, Microsoft Entra by default:
-//! `../shared/ENTRA.md` §2–§3; the others per `docs/providers/`), and reports throughput,
+//! `docs/providers/entra.md`; the others per `docs/providers/`), and reports throughput,
 //! latency, time to licensing convergence, worker apply rate, server memory, a seat check and
 //! the write-ledger verification.
 //!

@@ -133,7 +133,7 @@ fn pick(spec: &Spec, n: u64) -> (usize, usize) {
 
 impl Run {
     /// The connection check each tenant's provider sends first (Entra's Test Connection
-    /// probes a random GUID user and group, ENTRA.md §2.1).
+    /// probes a random GUID user and group, `docs/providers/entra.md`).
     pub(super) async fn test_connection(&mut self) {
         let at = PhaseLog::start(&self.runner);
         let mut rng = StdRng::seed_from_u64(self.spec.seed ^ 0x7e57);

@@ -76,7 +76,7 @@ async fn observe(runner: &Runner, tenant: &Tenant, deleted: &BTreeSet<String>) -
     observed
 }
 
-/// Seats per license against the ledger, and the DESIGN §5 invariants: assigned =
+/// Seats per license against the ledger, and the seat invariants (`docs/ARCHITECTURE.md`): assigned =
 /// min(entitled, seats) = `seats_used`, only entitled users hold or wait for seats, each at
 /// most once, and the others wait in a queue numbered 1..n, each with a reason.
 pub(super) async fn seat_check(

@@ -1,0 +1,123 @@
+//! The license overview: seats, waiting users, licensed groups and the live setup checklist.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use maud::html;
+use seatflow_queue::outbox;
+use seatflow_store::groups::{self, SyncedGroup};
+use seatflow_store::licenses::License;
+use seatflow_store::seats::{self};
+use serde::Deserialize;
+
+use crate::admin_ui::checklist::{self, SetupState};
+use crate::admin_ui::session::{Session, SignIn};
+use crate::admin_ui::view::{PageError, PageResult, Tab};
+use crate::http::body::Path;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+use crate::admin_ui::session::license_for;
+use crate::admin_ui::view::license_page;
+
+async fn setup_state(state: &AppState, license: License) -> PageResult<SetupState> {
+    let requests_last_hour = state.requests.last_hour(&license.id);
+    let id = license.id.clone();
+    let (counts, events) = state
+        .db
+        .read(move |c| Ok((seats::setup_counts(c, &id)?, outbox::stats(c, &id)?)))
+        .await?;
+    Ok(SetupState {
+        license,
+        counts,
+        events,
+        requests_last_hour,
+    })
+}
+
+async fn licensed_group_rows(state: &AppState, license_id: &str) -> PageResult<Vec<SyncedGroup>> {
+    let id = license_id.to_owned();
+    let all = state
+        .db
+        .read(move |c| groups::synced(c, &id, None, 0, 100_000))
+        .await?;
+    Ok(all.into_iter().filter(|g| g.licensed).collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    pub notice: Option<String>,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    session: Session,
+    Path(license_id): Path<String>,
+    Query(notice): Query<Notice>,
+) -> PageResult<Html<String>> {
+    let license = license_for(&state, &session, &license_id).await?;
+    let licensed = licensed_group_rows(&state, &license_id).await?;
+    let setup = setup_state(&state, license.clone()).await?;
+    let c = &setup.counts;
+    let pct = if license.seats > 0 {
+        (c.assigned * 100 / license.seats).min(100)
+    } else {
+        100
+    };
+    let available = (license.seats - c.assigned).max(0);
+    Ok(license_page(
+        &license,
+        Tab::Overview,
+        &license.name,
+        html! {
+            h1 { (license.name) }
+            @if notice.notice.as_deref() == Some("groups") {
+                p.notice role="status" { "Licensed groups saved. Seats follow within seconds — watch the checklist." }
+            }
+            section aria-labelledby="seats-h" {
+                h2 #seats-h { "Seats" }
+                div.bar role="progressbar" aria-label="Seats used" aria-valuemin="0" aria-valuemax=(license.seats) aria-valuenow=(c.assigned) {
+                    div.fill style={ "width:" (pct) "%" } {}
+                }
+                p.big { strong #seats-used { (c.assigned) } " of " (license.seats) " seats used" }
+                dl.stats {
+                    div { dt { "Assigned" } dd #assigned-count { (c.assigned) } }
+                    div { dt { "Waiting (blocked)" } dd #blocked-count { a href={ "/admin/licenses/" (license.id) "/seats?status=blocked" } { (c.blocked) } } }
+                    div { dt { "Available" } dd { (available) } }
+                    div { dt { "Provisioning" } dd { @if license.provisioning_enabled { "enabled" } @else { "disabled" } } }
+                }
+            }
+            section aria-labelledby="groups-h" {
+                h2 #groups-h { "Licensed groups" }
+                @if licensed.is_empty() {
+                    p { "No licensed group yet. " a href={ "/admin/licenses/" (license.id) "/groups" } { "Select a group" } " whose members get seats." }
+                } @else {
+                    ul #licensed-groups {
+                        @for g in &licensed { li { strong { (g.display_name) } " — " (g.members) " members" } }
+                    }
+                    p { a href={ "/admin/licenses/" (license.id) "/groups" } { "Change licensed groups" } }
+                }
+            }
+            section aria-labelledby="setup-h" data-checklist-url={ "/admin/licenses/" (license.id) "/checklist" } data-license=(license.id) {
+                h2 #setup-h { "Setup checklist" }
+                p.muted { "Each step ticks itself as your identity provider's requests arrive — no need to wait and wonder." }
+                div aria-live="polite" { (checklist::render(&setup)) }
+            }
+        },
+    ))
+}
+
+pub async fn checklist_fragment(
+    State(state): State<AppState>,
+    session: Result<Session, SignIn>,
+    Path(license_id): Path<String>,
+) -> PageResult<Response> {
+    let session = session.map_err(|_| PageError(ApiError::Unauthorized("signed out".into())))?;
+    let license = license_for(&state, &session, &license_id).await?;
+    let setup = setup_state(&state, license).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(checklist::render(&setup).into_string()),
+    )
+        .into_response())
+}

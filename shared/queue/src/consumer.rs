@@ -1,0 +1,169 @@
+//! The consumer, written once for both transports: receive a batch, apply it with the handler
+//! it is given, settle every event (applied → ack; failed → retry with backoff, or park after
+//! the last attempt). A batch is grouped by license and each license's events are applied in
+//! one transaction; if that fails, they are applied one by one so that a poison event fails
+//! alone. Every acknowledgement comes after the outcome is committed, so a crash anywhere
+//! means redelivery, never loss.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use seatflow_store::db::{Db, DbConn};
+use seatflow_store::{Error, Result};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::events::Event;
+use crate::observe;
+use crate::outbox;
+use crate::retry::RetryPolicy;
+use crate::transport::{Transport, TransportError};
+
+/// What a consumer does with the events of one license, inside the write transaction the
+/// consumer opens for them (which also marks them applied).
+pub trait Handler: Send + Sync + 'static {
+    fn apply(&self, conn: &mut DbConn, license_id: &str, events: &[Event]) -> Result<()>;
+}
+
+/// An event of a batch that could not be applied, with why.
+#[derive(Debug)]
+pub struct Failed {
+    pub event: Event,
+    pub error: String,
+}
+
+/// Consumes until `stop`, connecting with `connect` and reconnecting after a transport failure.
+pub async fn run<T, H, C, F>(
+    db: Db,
+    handler: Arc<H>,
+    policy: RetryPolicy,
+    batch: usize,
+    connect: C,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: Transport,
+    H: Handler,
+    C: Fn() -> F,
+    F: Future<Output = Result<T, TransportError>>,
+{
+    while !*stop.borrow() {
+        let outcome = match connect().await {
+            Ok(mut transport) => consume(&db, &handler, policy, batch, &mut transport).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "the consumer lost its transport; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    tracing::info!("consumer stopped");
+}
+
+/// Receives, applies and settles batches until the transport has nothing more (it was asked
+/// to stop).
+async fn consume<T: Transport, H: Handler>(
+    db: &Db,
+    handler: &Arc<H>,
+    policy: RetryPolicy,
+    batch: usize,
+    transport: &mut T,
+) -> Result<(), TransportError> {
+    loop {
+        let received = transport.receive(batch.max(1)).await?;
+        if received.is_empty() {
+            return Ok(());
+        }
+        let (events, deliveries): (Vec<Event>, Vec<T::Delivery>) = received.into_iter().unzip();
+        let span = tracing::debug_span!("apply_batch", events = events.len());
+        let failed = apply_batch(db, handler, events.clone())
+            .instrument(span)
+            .await;
+        let mut failed: BTreeMap<i64, String> =
+            failed.into_iter().map(|f| (f.event.id, f.error)).collect();
+        observe::applied(&events, &failed, transport.name());
+        let mut done = Vec::with_capacity(deliveries.len());
+        for (mut event, delivery) in events.into_iter().zip(deliveries) {
+            let Some(error) = failed.remove(&event.id) else {
+                done.push(delivery);
+                continue;
+            };
+            event.attempts = event.attempts.saturating_add(1);
+            let attempt = u32::try_from(event.attempts).unwrap_or(u32::MAX);
+            let exhausted = policy.exhausted(attempt);
+            observe::failure(&event, exhausted, &error, transport.name());
+            if exhausted {
+                transport.park(event, delivery, error).await?;
+            } else {
+                transport.retry(event, delivery, attempt, error).await?;
+            }
+        }
+        transport.ack(done).await?;
+    }
+}
+
+/// Applies the events and returns those that failed (the rest are applied and marked so).
+pub async fn apply_batch<H: Handler>(db: &Db, handler: &Arc<H>, events: Vec<Event>) -> Vec<Failed> {
+    let mut by_license: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    for event in events {
+        by_license
+            .entry(event.license_id.clone())
+            .or_default()
+            .push(event);
+    }
+    let mut failed = Vec::new();
+    for (license_id, events) in by_license {
+        match apply_license(db, handler, &license_id, events.clone()).await {
+            Ok(()) => {}
+            // A database outage fails every event alike (no point in splitting), and so does
+            // the failure of a single event.
+            Err(error) if matches!(error, Error::Unavailable(_)) || events.len() == 1 => {
+                let error = error.to_string();
+                failed.extend(events.into_iter().map(|event| Failed {
+                    event,
+                    error: error.clone(),
+                }));
+            }
+            Err(_) => {
+                for event in events {
+                    let alone = vec![event.clone()];
+                    if let Err(error) = apply_license(db, handler, &license_id, alone).await {
+                        failed.push(Failed {
+                            event,
+                            error: error.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    failed
+}
+
+/// One license's events in one transaction: the handler's work, the events marked applied and
+/// the license's progress recorded.
+async fn apply_license<H: Handler>(
+    db: &Db,
+    handler: &Arc<H>,
+    license_id: &str,
+    events: Vec<Event>,
+) -> Result<()> {
+    let (handler, license_id) = (handler.clone(), license_id.to_owned());
+    db.write(move |c| {
+        handler.apply(c, &license_id, &events)?;
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        outbox::mark_applied(c, &ids)?;
+        match ids.iter().max() {
+            Some(last) => outbox::record_applied(c, &license_id, *last),
+            None => Ok(()),
+        }
+    })
+    .await
+}

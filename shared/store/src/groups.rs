@@ -1,0 +1,379 @@
+//! SCIM Groups of a license and their members. Membership changes cost O(changed members): the
+//! member list is never loaded to apply them.
+
+use std::collections::HashMap;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::db::DbConn;
+use crate::db::schema::{group_members, groups, users};
+use crate::filter_sql;
+use crate::listing::{self, ListQuery, Plan};
+use crate::time;
+use crate::{Error, Result};
+use seatflow_scim::ResourceKind;
+use seatflow_scim::filter::Filter;
+use seatflow_scim::patch::{MemberChange, NewMember};
+use seatflow_scim::resource::{self, Stored};
+pub use seatflow_scim::resource::{GroupFields, Member};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = groups)]
+pub struct GroupRow {
+    pub id: String,
+    pub license_id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub document: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl GroupRow {
+    /// What the SCIM rendering needs of the row.
+    pub fn stored(&self) -> Stored<'_> {
+        Stored {
+            id: &self.id,
+            document: &self.document,
+            version: self.version,
+            created: &self.created_at,
+            last_modified: &self.updated_at,
+        }
+    }
+}
+
+fn display_name_key(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
+pub fn insert(conn: &mut DbConn, license_id: &str, fields: GroupFields) -> Result<GroupRow> {
+    let now = time::now();
+    let row = GroupRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        license_id: license_id.to_owned(),
+        display_name: fields.display_name,
+        external_id: fields.external_id,
+        document: fields.document,
+        version: 1,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    super::unique(
+        diesel::insert_into(groups::table)
+            .values((
+                groups::id.eq(&row.id),
+                groups::license_id.eq(&row.license_id),
+                groups::display_name.eq(&row.display_name),
+                groups::display_name_key.eq(display_name_key(&row.display_name)),
+                groups::external_id.eq(&row.external_id),
+                groups::document.eq(&row.document),
+                groups::version.eq(row.version),
+                groups::created_at.eq(&row.created_at),
+                groups::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || {
+            format!(
+                "a group with displayName '{}' already exists",
+                row.display_name
+            )
+        },
+    )?;
+    Ok(row)
+}
+
+pub fn get(conn: &mut DbConn, license_id: &str, id: &str) -> Result<GroupRow> {
+    groups::table
+        .filter(groups::license_id.eq(license_id))
+        .filter(groups::id.eq(id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("Group {id} not found")))
+}
+
+/// Replaces the group's fields and document (not its members), bumping its version.
+pub fn update(conn: &mut DbConn, current: &GroupRow, fields: GroupFields) -> Result<GroupRow> {
+    let row = GroupRow {
+        display_name: fields.display_name,
+        external_id: fields.external_id,
+        document: fields.document,
+        version: current.version + 1,
+        updated_at: time::now(),
+        ..current.clone()
+    };
+    super::unique(
+        diesel::update(groups::table.find(&row.id))
+            .set((
+                groups::display_name.eq(&row.display_name),
+                groups::display_name_key.eq(display_name_key(&row.display_name)),
+                groups::external_id.eq(&row.external_id),
+                groups::document.eq(&row.document),
+                groups::version.eq(row.version),
+                groups::updated_at.eq(&row.updated_at),
+            ))
+            .execute(conn),
+        || {
+            format!(
+                "a group with displayName '{}' already exists",
+                row.display_name
+            )
+        },
+    )?;
+    Ok(row)
+}
+
+pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
+    let deleted = diesel::delete(
+        groups::table
+            .filter(groups::license_id.eq(license_id))
+            .filter(groups::id.eq(id)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(Error::NotFound(format!("Group {id} not found")));
+    }
+    Ok(())
+}
+
+/// The total number of matches and one page of them (see `store::listing` for how).
+pub fn list(
+    conn: &mut DbConn,
+    license_id: &str,
+    query: &ListQuery<'_>,
+) -> Result<(i64, Vec<GroupRow>)> {
+    let scoped = |filter: Option<&Filter>| -> Result<_> {
+        let mut q = groups::table
+            .filter(groups::license_id.eq(license_id.to_owned()))
+            .into_boxed();
+        if let Some(filter) = filter {
+            q = q.filter(filter_sql::predicate(ResourceKind::Group, filter)?);
+        }
+        Ok(q)
+    };
+    match listing::plan(ResourceKind::Group, query)? {
+        Plan::Sql { filter, order } => listing::sql_page(
+            conn,
+            query.page,
+            |c| Ok(scoped(filter.as_ref())?.count().get_result(c)?),
+            |c| {
+                let mut q = scoped(filter.as_ref())?;
+                if let Some(order) = &order {
+                    q = q.order(sql::<Text>(order));
+                }
+                Ok(q.then_order_by((groups::created_at, groups::id))
+                    .offset(query.page.offset())
+                    .limit(query.page.count)
+                    .select(GroupRow::as_select())
+                    .load(c)?)
+            },
+        ),
+        Plan::Scan {
+            prefilter,
+            residual,
+        } => {
+            let candidates: i64 = scoped(prefilter.as_ref())?.count().get_result(conn)?;
+            listing::scan(
+                ResourceKind::Group,
+                query,
+                residual.as_ref(),
+                candidates,
+                |offset, limit| {
+                    Ok(scoped(prefilter.as_ref())?
+                        .order((groups::created_at, groups::id))
+                        .offset(offset)
+                        .limit(limit)
+                        .select(GroupRow::as_select())
+                        .load(conn)?)
+                },
+                // Members are never evaluated here (`listing::plan` keeps them in SQL).
+                |row: &GroupRow| Ok(resource::render_group(row.stored(), None, "")?),
+            )
+        }
+    }
+}
+
+/// Applies membership changes in order. Added ids that are not users of the license are skipped.
+pub fn apply_member_changes(
+    conn: &mut DbConn,
+    group: &GroupRow,
+    changes: &[MemberChange],
+) -> Result<()> {
+    for change in changes {
+        match change {
+            MemberChange::Add(members) => add_members(conn, group, members)?,
+            MemberChange::Remove(ids) => remove_members(conn, &group.id, Some(ids))?,
+            MemberChange::RemoveAll => remove_members(conn, &group.id, None)?,
+            MemberChange::ReplaceAll(members) => {
+                // Members who stay keep their join time, i.e. their place in the seat queue
+                // (Okta sends the whole list with every PUT); only newcomers join now.
+                let kept: HashMap<String, String> = group_members::table
+                    .filter(group_members::group_id.eq(&group.id))
+                    .select((group_members::user_id, group_members::joined_at))
+                    .load::<(String, String)>(conn)?
+                    .into_iter()
+                    .collect();
+                remove_members(conn, &group.id, None)?;
+                insert_members(conn, group, members, &kept)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Result<()> {
+    insert_members(conn, group, members, &HashMap::new())
+}
+
+/// Inserts the members who are users of the license; a member named in `joined` keeps that
+/// join time, the others join now.
+fn insert_members(
+    conn: &mut DbConn,
+    group: &GroupRow,
+    members: &[NewMember],
+    joined: &HashMap<String, String>,
+) -> Result<()> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&String> = members.iter().map(|m| &m.id).collect();
+    let known: Vec<String> = users::table
+        .filter(users::license_id.eq(&group.license_id))
+        .filter(users::id.eq_any(&ids))
+        .select(users::id)
+        .load(conn)?;
+    // Ids that are not users of this license are skipped, not refused: Microsoft's SCIM test
+    // collection adds such members and expects success, and refusing would fail the whole PATCH
+    // (and the members that do exist) over one user the provider has not created yet.
+    let known: std::collections::HashSet<String> = known.into_iter().collect();
+    let members: Vec<&NewMember> = members.iter().filter(|m| known.contains(&m.id)).collect();
+    if members.is_empty() {
+        return Ok(());
+    }
+    // Join times follow the provider's order: the seat queue breaks ties by them.
+    let now = time::sequence(members.len());
+    let joined_at: Vec<&String> = members
+        .iter()
+        .zip(&now)
+        .map(|(member, now)| joined.get(&member.id).unwrap_or(now))
+        .collect();
+    let rows: Vec<_> = members
+        .iter()
+        .zip(joined_at)
+        .map(|(member, joined_at)| {
+            (
+                group_members::group_id.eq(&group.id),
+                group_members::user_id.eq(&member.id),
+                group_members::joined_at.eq(joined_at),
+                group_members::display.eq(&member.display),
+            )
+        })
+        .collect();
+    // Re-adding an existing member is a no-op and keeps its original join time.
+    match conn {
+        DbConn::Pg(pg) => diesel::insert_into(group_members::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        DbConn::Sqlite(lite) => diesel::insert_or_ignore_into(group_members::table)
+            .values(&rows)
+            .execute(lite)?,
+    };
+    Ok(())
+}
+
+fn remove_members(conn: &mut DbConn, group_id: &str, ids: Option<&[String]>) -> Result<()> {
+    let scoped = group_members::table.filter(group_members::group_id.eq(group_id));
+    match ids {
+        Some(ids) => {
+            diesel::delete(scoped.filter(group_members::user_id.eq_any(ids))).execute(conn)?
+        }
+        None => diesel::delete(scoped).execute(conn)?,
+    };
+    Ok(())
+}
+
+/// The members of each given group, in join order, with the users' display names.
+pub fn members_of(conn: &mut DbConn, group_ids: &[String]) -> Result<HashMap<String, Vec<Member>>> {
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = group_members::table
+        .inner_join(users::table)
+        .filter(group_members::group_id.eq_any(group_ids))
+        .order((group_members::joined_at, group_members::user_id))
+        .select((
+            group_members::group_id,
+            users::id,
+            group_members::display,
+            users::display_name,
+        ))
+        .load(conn)?;
+    let mut by_group: HashMap<String, Vec<Member>> = HashMap::new();
+    for (group_id, user_id, sent, own) in rows {
+        by_group.entry(group_id).or_default().push(Member {
+            user_id,
+            // What the provider sent with the member, else the user's own displayName.
+            display_name: sent.or(own),
+        });
+    }
+    Ok(by_group)
+}
+
+/// A synced group as the license admin picks from: with its member count and whether it is
+/// licensed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncedGroup {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: i64,
+    pub licensed: bool,
+}
+
+/// The license's groups, optionally those whose displayName contains `search`
+/// (case-insensitive), by name.
+pub fn synced(
+    conn: &mut DbConn,
+    license_id: &str,
+    search: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<SyncedGroup>> {
+    use crate::db::schema::licensed_groups;
+    let mut query = groups::table
+        .filter(groups::license_id.eq(license_id.to_owned()))
+        .into_boxed();
+    if let Some(search) = search.filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", filter_sql::escape_like(&search.to_lowercase()));
+        query = query.filter(groups::display_name_key.like(pattern).escape('\\'));
+    }
+    let rows: Vec<(String, String, Option<String>)> = query
+        .order((groups::display_name_key, groups::id))
+        .offset(offset)
+        .limit(limit)
+        .select((groups::id, groups::display_name, groups::external_id))
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let counts: HashMap<String, i64> = group_members::table
+        .filter(group_members::group_id.eq_any(&ids))
+        .group_by(group_members::group_id)
+        .select((group_members::group_id, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let licensed: Vec<String> = licensed_groups::table
+        .filter(licensed_groups::license_id.eq(license_id))
+        .select(licensed_groups::group_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, display_name, external_id)| SyncedGroup {
+            members: counts.get(&id).copied().unwrap_or(0),
+            licensed: licensed.contains(&id),
+            id,
+            display_name,
+            external_id,
+        })
+        .collect())
+}

@@ -1,0 +1,318 @@
+//! Seat rows: one per entitled user of a license, `assigned` or `blocked` (waiting). The queue
+//! order is `queued_at` (when the user became entitled), then `joined_at` (when they joined a
+//! licensed group: the provider's sync order), then user id.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use serde::Serialize;
+
+use crate::Result;
+use crate::db::DbConn;
+use crate::db::schema::{licenses, seats, users};
+
+// The seat table's vocabulary is the license extension's (what SCIM clients filter on).
+pub use seatflow_scim::resource::Seat;
+pub use seatflow_scim::resource::seat::{
+    ASSIGNED, AWAITING_ADMIN, BLOCKED, NO_SEATS_AVAILABLE, NOT_ENTITLED,
+};
+
+/// Ids are bound in chunks this size (SQLite and PostgreSQL cap bind parameters).
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = seats)]
+pub struct SeatRow {
+    pub user_id: String,
+    pub status: String,
+    pub since: String,
+    pub reason: Option<String>,
+    pub queued_at: String,
+    pub joined_at: String,
+}
+
+pub fn rows_for(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+) -> Result<HashMap<String, SeatRow>> {
+    let mut found = HashMap::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let rows: Vec<SeatRow> = seats::table
+            .filter(seats::license_id.eq(license_id))
+            .filter(seats::user_id.eq_any(chunk))
+            .select(SeatRow::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|r| (r.user_id.clone(), r)));
+    }
+    Ok(found)
+}
+
+/// Every user holding a seat row (assigned or waiting).
+pub fn holders(conn: &mut DbConn, license_id: &str) -> Result<Vec<String>> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .select(seats::user_id)
+        .load(conn)?)
+}
+
+pub fn insert_blocked(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_id: &str,
+    joined_at: &str,
+    now: &str,
+) -> Result<()> {
+    diesel::insert_into(seats::table)
+        .values((
+            seats::license_id.eq(license_id),
+            seats::user_id.eq(user_id),
+            seats::status.eq(BLOCKED),
+            seats::since.eq(now),
+            seats::reason.eq(NO_SEATS_AVAILABLE),
+            seats::queued_at.eq(now),
+            seats::joined_at.eq(joined_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        diesel::delete(
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::user_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn assign(conn: &mut DbConn, license_id: &str, user_ids: &[String], now: &str) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        diesel::update(
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::user_id.eq_any(chunk)),
+        )
+        .set((
+            seats::status.eq(ASSIGNED),
+            seats::since.eq(now),
+            seats::reason.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Sets the reason of waiting users (e.g. seats free but automatic promotion off).
+pub fn set_reason(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+    reason: &str,
+) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        diesel::update(
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::user_id.eq_any(chunk))
+                .filter(seats::status.eq(BLOCKED)),
+        )
+        .set(seats::reason.eq(reason))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn assigned_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(ASSIGNED))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The first `limit` waiting users in queue order.
+pub fn queue_head(conn: &mut DbConn, license_id: &str, limit: i64) -> Result<Vec<String>> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
+        .order((seats::queued_at, seats::joined_at, seats::user_id))
+        .limit(limit)
+        .select(seats::user_id)
+        .load(conn)?)
+}
+
+pub fn set_seats_used(conn: &mut DbConn, license_id: &str, used: i64) -> Result<()> {
+    diesel::update(licenses::table.find(license_id))
+        .set(licenses::seats_used.eq(used))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A seat as the admin pages and API show it.
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+pub struct SeatView {
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Text)]
+    pub user_name: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub since: String,
+    /// 1 for the next user to get a seat; None for assigned seats.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub queue_position: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeatQuery {
+    /// `assigned` or `blocked`; None for both.
+    pub status: Option<String>,
+    /// Case-insensitive substring of the userName.
+    pub search: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Seats with their queue positions: assigned first (oldest first), then the queue in order.
+pub fn list(conn: &mut DbConn, license_id: &str, query: &SeatQuery) -> Result<Vec<SeatView>> {
+    let status = query.status.clone().unwrap_or_default();
+    let search = query.search.as_deref().unwrap_or_default().to_lowercase();
+    let pattern = format!("%{}%", crate::filter_sql::escape_like(&search));
+    // Each parameter is used once: SQLite numbers repeated `$n` differently from PostgreSQL.
+    let sql = "SELECT user_id, user_name, status, reason, since, queue_position FROM ( \
+          SELECT s.user_id, u.user_name, u.user_name_key, s.status, s.reason, s.since, \
+            CASE WHEN s.status = 'blocked' THEN ROW_NUMBER() OVER ( \
+              PARTITION BY s.status ORDER BY s.queued_at, s.joined_at, s.user_id) END AS queue_position \
+          FROM seats s JOIN users u ON u.id = s.user_id WHERE s.license_id = $1) q \
+        WHERE ($2 = '' OR status = $3) AND user_name_key LIKE $4 ESCAPE '\\' \
+        ORDER BY CASE status WHEN 'assigned' THEN 0 ELSE 1 END, queue_position, since, user_id \
+        LIMIT $5 OFFSET $6";
+    Ok(diesel::sql_query(sql)
+        .bind::<Text, _>(license_id)
+        .bind::<Text, _>(&status)
+        .bind::<Text, _>(&status)
+        .bind::<Text, _>(pattern)
+        .bind::<BigInt, _>(query.limit)
+        .bind::<BigInt, _>(query.offset)
+        .load(conn)?)
+}
+
+/// A user's standing on one license, for the product's sign-in check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Entitlement {
+    pub license_id: String,
+    pub license_name: String,
+    pub user_id: String,
+    /// `assigned`, `blocked`, or `none` (synced but not entitled: inactive or not in a
+    /// licensed group).
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Every license on which `email` is a synced user (userName, case-insensitive), with its seat.
+pub fn entitlements(conn: &mut DbConn, email: &str) -> Result<Vec<Entitlement>> {
+    // (license id, license name, user id, seat status, seat reason)
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = users::table
+        .inner_join(licenses::table)
+        .left_join(
+            seats::table.on(seats::user_id
+                .eq(users::id)
+                .and(seats::license_id.eq(users::license_id))),
+        )
+        .filter(users::user_name_key.eq(email.trim().to_lowercase()))
+        .order(licenses::name)
+        .select((
+            licenses::id,
+            licenses::name,
+            users::id,
+            seats::status.nullable(),
+            seats::reason.nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(license_id, license_name, user_id, status, reason)| {
+            let (status, reason) = match status {
+                Some(status) => (status, reason),
+                None => (
+                    seatflow_scim::resource::seat::NONE.to_owned(),
+                    Some(NOT_ENTITLED.to_owned()),
+                ),
+            };
+            Entitlement {
+                license_id,
+                license_name,
+                user_id,
+                status,
+                reason,
+            }
+        })
+        .collect())
+}
+
+/// Seat status of some users of a license, for the SCIM extension attributes.
+pub fn statuses(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+) -> Result<HashMap<String, Seat>> {
+    Ok(rows_for(conn, license_id, user_ids)?
+        .into_iter()
+        .map(|(id, row)| (id, (row.status, row.reason)))
+        .collect())
+}
+
+/// How far a license's setup has come: what the identity provider synced and what licensing
+/// made of it (the license admin's overview and setup checklist).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SetupCounts {
+    pub users: i64,
+    pub groups: i64,
+    pub licensed_groups: i64,
+    pub assigned: i64,
+    pub blocked: i64,
+    pub live_tokens: i64,
+}
+
+pub fn setup_counts(conn: &mut DbConn, license_id: &str) -> Result<SetupCounts> {
+    use crate::db::schema::{groups, licensed_groups, scim_tokens, users};
+    let users: i64 = users::table
+        .filter(users::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let groups: i64 = groups::table
+        .filter(groups::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let licensed_groups: i64 = licensed_groups::table
+        .filter(licensed_groups::license_id.eq(license_id))
+        .count()
+        .get_result(conn)?;
+    let blocked: i64 = seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
+        .count()
+        .get_result(conn)?;
+    let live_tokens: i64 = scim_tokens::table
+        .filter(scim_tokens::license_id.eq(license_id))
+        .filter(scim_tokens::revoked_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(SetupCounts {
+        users,
+        groups,
+        licensed_groups,
+        assigned: assigned_count(conn, license_id)?,
+        blocked,
+        live_tokens,
+    })
+}
