@@ -44,8 +44,9 @@ round=0
 while [ "$SECONDS" -lt "$deadline" ]; do
   round=$((round + 1))
   export SEATFLOW_CHAOS_SEED=$((seed + round - 1))
-  # Strike during the initial user creation, anywhere between 10% and 90% of it.
-  export SEATFLOW_CHAOS_AT=$((users / 10 + (RANDOM * 32768 + RANDOM) % (users * 8 / 10)))
+  # Strike after the users and groups are created (which records no licensing work), anywhere in the
+  # membership writes and incremental cycles that follow it.
+  export SEATFLOW_CHAOS_AT=$((users + SEATFLOW_CHAOS_TENANTS * 5 + (RANDOM * 32768 + RANDOM) % (users * 4 / 10)))
   echo "== round $round: seed $SEATFLOW_CHAOS_SEED, chaos after $SEATFLOW_CHAOS_AT acknowledged writes"
   # One test at a time: service outages must not overlap, and timings stay meaningful.
   if ! cargo nextest run -p seatflow-tests "${tests[@]}" --test-threads 1 \

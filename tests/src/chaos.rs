@@ -7,8 +7,9 @@
 //! The plan is small for CI; `scripts/chaos.sh` runs bigger ones through these variables:
 //! `SEATFLOW_CHAOS_TENANTS` (2), `SEATFLOW_CHAOS_USERS` per tenant (200),
 //! `SEATFLOW_CHAOS_CYCLES` incremental cycles (3), `SEATFLOW_CHAOS_SEED` (1) and
-//! `SEATFLOW_CHAOS_AT`, the acknowledged writes after which the chaos strikes (a third of the
-//! users).
+//! `SEATFLOW_CHAOS_AT`, the acknowledged writes after which the chaos strikes (default: just
+//! after the users and groups are created, when the membership writes, which carry licensing
+//! events, are under way).
 
 use std::future::Future;
 use std::process::Stdio;
@@ -312,7 +313,7 @@ pub async fn during_burst(options: Options, chaos: impl Future<Output = ()>) -> 
     let progress = options.progress.clone();
     let at = env_or(
         "SEATFLOW_CHAOS_AT",
-        (options.tenants * options.users / 3) as u64,
+        (options.tenants * (options.users + options.groups + 2)) as u64,
     );
     let under_way = async {
         while progress.writes_acked() < at {

@@ -133,7 +133,7 @@ impl Harness {
     /// Records a change's event (as every API write does) in its own transaction.
     fn event(&self, license: &str, change: Change) {
         let license = license.to_owned();
-        self.write(move |c| outbox::enqueue(c, &license, &change, None).map(|_| ()));
+        self.write(move |c| seatflow_licensing::record(c, &license, &change, None).map(|_| ()));
     }
 
     /// Applies every pending event with the worker's own code.
@@ -203,8 +203,8 @@ fn run_case(h: &Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                         )?,
                     )
                 });
+                // A new user is in no group: the API records no event for it.
                 model.users.insert(u, (row.id.clone(), true));
-                h.event(&license_id, Change::user(&row.id));
             }
             Op::SetActive(u, active) => {
                 let Some((id, _)) = model.users.get(&u).cloned() else {
@@ -245,7 +245,7 @@ fn run_case(h: &Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                     .map(|s| NewMember::from(model.users[s].0.as_str()))
                     .collect();
                 let gid = group_ids[g].clone();
-                h.write(move |c| {
+                let changed = h.write(move |c| {
                     let group = groups::get(c, &lic, &gid)?;
                     groups::apply_member_changes(c, &group, &[MemberChange::Add(members)])
                 });
@@ -255,19 +255,19 @@ fn run_case(h: &Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                         model.members[g].insert(slot, model.joins);
                     }
                 }
-                h.event(&license_id, Change::group(&group_ids[g]));
+                h.event(&license_id, Change::members(&group_ids[g], changed));
             }
             Op::RemoveMember(g, u) => {
                 let Some((id, _)) = model.users.get(&u).cloned() else {
                     continue;
                 };
                 let gid = group_ids[g].clone();
-                h.write(move |c| {
+                let changed = h.write(move |c| {
                     let group = groups::get(c, &lic, &gid)?;
                     groups::apply_member_changes(c, &group, &[MemberChange::Remove(vec![id])])
                 });
                 model.members[g].remove(&u);
-                h.event(&license_id, Change::group(&group_ids[g]));
+                h.event(&license_id, Change::members(&group_ids[g], changed));
             }
             Op::License(set) => {
                 let ids: Vec<String> = set.iter().map(|g| group_ids[*g].clone()).collect();
@@ -419,4 +419,91 @@ fn seats_follow_the_model_on_sqlite() {
 #[test]
 fn seats_follow_the_model_on_postgres() {
     run(Backend::Postgres);
+}
+
+/// A membership event applied after a licensed-group change but before that change's own full
+/// event (a late relay publish, a redelivery, a split batch) must not hand the free seat to the
+/// one user it names: the first to join goes first. Before the pending-full-reconcile mark, the
+/// late newcomer took the seat.
+fn late_membership_event_keeps_queue_order(backend: Backend) {
+    let test_db = TestDb::create(backend);
+    let db = Db::connect(&test_db.url, 4).unwrap();
+    seatflow_store::migrations::run(&db).unwrap();
+    let h = Harness {
+        db,
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
+    let lic = h.write(|c| licenses::create(c, "Late", 1)).id;
+    let user = |name: &str| {
+        let (lic, name) = (lic.clone(), name.to_owned());
+        h.write(move |c| {
+            let fields = resource::user_fields(json!({"userName": name, "active": true}))?;
+            Ok(users::insert(c, &lic, fields)?.id)
+        })
+    };
+    let first: Vec<String> = ["a", "b", "c"].into_iter().map(user).collect();
+    let late = user("d");
+    let group = {
+        let lic = lic.clone();
+        h.write(move |c| {
+            let (fields, _) = resource::group_fields(json!({"displayName": "Everyone"}))?;
+            Ok(groups::insert(c, &lic, fields)?.id)
+        })
+    };
+    let add = |ids: &[String]| {
+        let (l, gid) = (lic.clone(), group.clone());
+        let members: Vec<NewMember> = ids.iter().map(|id| NewMember::from(id.as_str())).collect();
+        let changed = h.write(move |c| {
+            let group = groups::get(c, &l, &gid)?;
+            groups::apply_member_changes(c, &group, &[MemberChange::Add(members)])
+        });
+        h.event(&lic, Change::members(&group, changed));
+    };
+    add(&first);
+    h.drain();
+    add(std::slice::from_ref(&late));
+    {
+        let (l, ids) = (lic.clone(), vec![group.clone()]);
+        h.write(move |c| licensed_groups::set(c, &l, &ids));
+        h.event(&lic, Change::full());
+    }
+    let mut pending = h.write(|c| outbox::claim_due(c, 10, Duration::from_secs(60)));
+    assert_eq!(pending.len(), 2);
+    let full = pending.pop().unwrap();
+    // The newcomer's event alone first, then the full one.
+    h.apply(pending);
+    let assigned = |h: &Harness| {
+        let lic = lic.clone();
+        h.write(move |c| {
+            let query = seats::SeatQuery {
+                limit: 10,
+                ..Default::default()
+            };
+            Ok(seats::list(c, &lic, &query)?
+                .into_iter()
+                .filter(|r| r.status == "assigned")
+                .map(|r| r.user_id)
+                .collect::<Vec<_>>())
+        })
+    };
+    assert_eq!(
+        assigned(&h),
+        [first[0].clone()],
+        "the first to join holds the seat"
+    );
+    h.apply(vec![full]);
+    assert_eq!(assigned(&h), [first[0].clone()]);
+}
+
+#[test]
+fn late_membership_event_keeps_queue_order_on_sqlite() {
+    late_membership_event_keeps_queue_order(Backend::Sqlite);
+}
+
+#[test]
+fn late_membership_event_keeps_queue_order_on_postgres() {
+    late_membership_event_keeps_queue_order(Backend::Postgres);
 }

@@ -103,15 +103,36 @@ async fn request_ids_reach_the_worker_and_secrets_are_never_logged() {
             .request(method, format!("{base_url}/scim/v2{path}"))
             .bearer_auth(token)
     };
+    let (status, user) = read(
+        scim(&first_token, Method::POST, "/Users")
+            .header("content-type", "application/scim+json")
+            .body(json!({"userName": "ann@fabrikam.test"}).to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Disabling the user can move a seat, so it is the write that reaches the worker.
     let request_id = format!("trace-{}", uuid::Uuid::new_v4().simple());
-    let response = scim(&first_token, Method::POST, "/Users")
-        .header("x-request-id", &request_id)
-        .header("content-type", "application/scim+json")
-        .body(json!({"userName": "ann@fabrikam.test"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    let response = scim(
+        &first_token,
+        Method::PATCH,
+        &format!("/Users/{}", user["id"].as_str().unwrap()),
+    )
+    .header("x-request-id", &request_id)
+    .header("content-type", "application/scim+json")
+    .body(
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]
+        })
+        .to_string(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], request_id.as_str());
     let (status, rotated) = read(
         admin(

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use seatflow_tests::{Backend, TestQueues, TestServer, amqp_url, read, unique_amqp_prefix};
+use seatflow_tests::{Backend, Tenant, TestQueues, TestServer, amqp_url, read, unique_amqp_prefix};
 use serde_json::{Value, json};
 
 async fn get(server: &TestServer, path: &str) -> (u16, Value) {
@@ -75,14 +75,16 @@ async fn readiness_follows_the_broker() {
 async fn metrics_count_requests_events_and_seats() {
     let server = TestServer::start(Backend::Sqlite).await;
     let tenant = server.create_license("Northwind", 25).await;
+    // Three users created (no licensing work) and disabled (three events).
     for i in 0..3 {
-        let (status, _) = tenant
+        let (status, user) = tenant
             .post(
                 "/Users",
                 json!({"userName": format!("m{i}@northwind.test")}),
             )
             .await;
         assert_eq!(status, 201);
+        disable(&tenant, &user).await;
     }
     assert_eq!(tenant.get("/Users/missing").await.0, 404);
     server
@@ -210,10 +212,11 @@ async fn in_rabbitmq_mode_queue_depths_come_from_the_broker() {
     let tenant = server.create_license("Litware", 10).await;
     // No worker runs: the relay's messages wait in the work queue.
     for i in 0..4 {
-        let (status, _) = tenant
+        let (status, user) = tenant
             .post("/Users", json!({"userName": format!("q{i}@litware.test")}))
             .await;
         assert_eq!(status, 201);
+        disable(&tenant, &user).await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -243,4 +246,19 @@ async fn in_rabbitmq_mode_queue_depths_come_from_the_broker() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A PATCH that can move a seat, so it records a licensing event.
+async fn disable(tenant: &Tenant, user: &Value) {
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let (status, _) = tenant
+        .patch(
+            &path,
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
 }

@@ -1,5 +1,5 @@
-//! The event pipeline end to end, in process: every acknowledged SCIM write records exactly one
-//! event in its transaction, and the event is applied — by the embedded worker (SQLite and
+//! The event pipeline end to end, in process: every acknowledged SCIM write that can move a seat
+//! records exactly one event in its transaction (and the others none), and the event is applied — by the embedded worker (SQLite and
 //! PostgreSQL) or through RabbitMQ (relay, broker, worker). Poison events are retried with
 //! backoff, dead-lettered with their error, and replayable.
 
@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
-/// A mix of Entra-shaped writes; returns how many of them change something (one event each).
-async fn burst(tenant: &Tenant, users: usize) -> usize {
-    let mut writes = 0;
+/// A mix of Entra-shaped writes; returns how many of them can move a seat (one event each).
+/// The others (new users and groups, renames, a PATCH that changes nothing) record none.
+async fn burst(server: &TestServer, tenant: &Tenant, users: usize) -> usize {
+    let mut events = 0;
     let mut ids = Vec::new();
     for i in 0..users {
         let (status, body) = tenant
@@ -29,15 +30,32 @@ async fn burst(tenant: &Tenant, users: usize) -> usize {
             .await;
         assert_eq!(status, 201, "{body}");
         ids.push(body["id"].as_str().unwrap().to_owned());
-        writes += 1;
     }
     let (status, group) = tenant
         .post("/Groups", json!({"displayName": "Licensed"}))
         .await;
     assert_eq!(status, 201);
-    writes += 1;
+    assert!(
+        statuses(server, &tenant.license_id).is_empty(),
+        "new users and groups cannot move a seat: no event"
+    );
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let (status, _) = read(
+        server
+            .admin(
+                Method::PUT,
+                &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
+            )
+            .json(&json!({"group_ids": [group_id]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    events += 1;
     let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let group_path = format!("/Groups/{group_id}");
     let (status, _) = tenant
         .patch(
             &group_path,
@@ -45,26 +63,29 @@ async fn burst(tenant: &Tenant, users: usize) -> usize {
         )
         .await;
     assert_eq!(status, 204);
-    writes += 1;
+    events += 1;
+    let user_path = format!("/Users/{}", ids[0]);
     let (status, _) = tenant
         .patch(
-            &format!("/Users/{}", ids[0]),
+            &user_path,
             patch_op(json!([{"op": "Replace", "path": "active", "value": "False"}])),
         )
         .await;
     assert_eq!(status, 200);
-    writes += 1;
-    // A PATCH that changes nothing records no event.
-    let (status, _) = tenant
-        .patch(
-            &format!("/Users/{}", ids[0]),
-            patch_op(json!([{"op": "Replace", "path": "active", "value": false}])),
-        )
-        .await;
-    assert_eq!(status, 200);
+    events += 1;
+    // A rename, and a PATCH that changes nothing, record no event.
+    for operation in [
+        json!({"op": "Replace", "path": "displayName", "value": "Renamed"}),
+        json!({"op": "Replace", "path": "active", "value": false}),
+    ] {
+        let (status, _) = tenant.patch(&user_path, patch_op(json!([operation]))).await;
+        assert_eq!(status, 200);
+    }
+    // The group is licensed, so its member holds a seat row that the delete frees.
+    server.converged(&tenant.license_id, CONVERGE).await;
     assert_eq!(tenant.delete(&format!("/Users/{}", ids[1])).await.0, 204);
-    writes += 1;
-    writes
+    events += 1;
+    events
 }
 
 fn statuses(server: &TestServer, license_id: &str) -> Vec<(i64, String, Option<String>)> {
@@ -80,7 +101,11 @@ fn statuses(server: &TestServer, license_id: &str) -> Vec<(i64, String, Option<S
 async fn assert_every_write_applied(server: &TestServer, tenant: &Tenant, writes: usize) {
     let sync = server.converged(&tenant.license_id, CONVERGE).await;
     let rows = statuses(server, &tenant.license_id);
-    assert_eq!(rows.len(), writes, "one event per acknowledged write");
+    assert_eq!(
+        rows.len(),
+        writes,
+        "one event per write that can move a seat"
+    );
     assert!(
         rows.iter().all(|(_, status, _)| status == "applied"),
         "{rows:?}"
@@ -93,22 +118,29 @@ async fn assert_every_write_applied(server: &TestServer, tenant: &Tenant, writes
 async fn embedded_applies_every_acknowledged_write(backend: Backend) {
     let server = TestServer::start(backend).await;
     let tenant = server.create_license("Pipeline", 10).await;
-    let writes = burst(&tenant, 20).await;
+    let writes = burst(&server, &tenant, 20).await;
     assert_every_write_applied(&server, &tenant, writes).await;
 }
 
 async fn request_id_is_returned_and_recorded(backend: Backend) {
     let server = TestServer::start(backend).await;
     let tenant = server.create_license("Pipeline", 10).await;
+    let (_, user) = tenant
+        .post("/Users", json!({"userName": "traced@example.com"}))
+        .await;
     let response = tenant
-        .request(Method::POST, "/Users")
+        .request(
+            Method::PATCH,
+            &format!("/Users/{}", user["id"].as_str().unwrap()),
+        )
         .header("x-request-id", "req-42")
-        .json(&json!({"userName": "traced@example.com"}))
+        .header("content-type", "application/scim+json")
+        .body(patch_op(json!([{"op": "replace", "path": "active", "value": false}])).to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-42");
-    assert_eq!(read(response).await.0, 201);
+    assert_eq!(read(response).await.0, 200);
     let generated = tenant.request(Method::GET, "/Users").send().await.unwrap();
     assert!(!generated.headers()["x-request-id"].is_empty());
     let rows = statuses(&server, &tenant.license_id);
@@ -240,7 +272,7 @@ fn worker_cli(server: &TestServer, args: &[&str]) -> String {
 async fn rabbitmq_applies_every_acknowledged_write() {
     let (server, broker) = TestServer::start_distributed(|_| {}).await;
     let tenant = server.create_license("Pipeline", 10).await;
-    let writes = burst(&tenant, 20).await;
+    let writes = burst(&server, &tenant, 20).await;
     assert_every_write_applied(&server, &tenant, writes).await;
     assert_eq!(
         queue_depth(&broker.queues.names[0]).await,

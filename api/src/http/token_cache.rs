@@ -143,6 +143,7 @@ mod tests {
             updated_at: String::new(),
             last_scim_request_at: None,
             last_test_connection_at: None,
+            full_reconcile_due: false,
         };
         let token = TokenInfo {
             id: "t".into(),

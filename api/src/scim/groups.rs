@@ -12,6 +12,7 @@ use seatflow_scim::version::{self, check_if_match};
 use seatflow_scim::{ResourceKind, resource};
 use seatflow_store::db::DbConn;
 use seatflow_store::groups::{self, GroupRow, Member};
+use seatflow_store::licensed_groups;
 use serde_json::Value;
 
 use crate::http::auth::Tenant;
@@ -78,8 +79,8 @@ pub async fn create(
         .write_with_event(license.id, &request, move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
             groups::apply_member_changes(c, &row, &members)?;
-            let change = Change::group(&row.id);
-            Ok((load_members(c, row, wanted)?, change))
+            // A new group is licensed by nobody yet: its members' seats cannot move.
+            Ok((load_members(c, row, wanted)?, Change::default()))
         })
         .await?;
     respond(&state, &loaded, StatusCode::CREATED, &query)
@@ -193,8 +194,8 @@ pub async fn replace(
                 resource::check_kept_members(&kept, replacement)?;
             }
             let row = groups::update(c, &current, fields)?;
-            groups::apply_member_changes(c, &row, &members)?;
-            Ok((load_members(c, row, wanted)?, Change::group(&id)))
+            let changed = groups::apply_member_changes(c, &row, &members)?;
+            Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
         })
         .await?;
     respond(&state, &loaded, StatusCode::OK, &query)
@@ -230,9 +231,9 @@ pub async fn patch(
             if fields.document == current.document && changes.is_empty() {
                 return Ok((load_members(c, current, wanted)?, Change::default()));
             }
-            groups::apply_member_changes(c, &current, &changes)?;
+            let changed = groups::apply_member_changes(c, &current, &changes)?;
             let row = groups::update(c, &current, fields)?;
-            Ok((load_members(c, row, wanted)?, Change::group(&id)))
+            Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
         })
         .await?;
     let reply = if with_body {
@@ -258,9 +259,15 @@ pub async fn delete(
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), groups::get(c, license_id, &id)?.version)?;
             }
+            // A licensed group's members may lose their seats with it; nobody else's can move.
+            let licensed = licensed_groups::list(c, license_id)?.contains(&id);
+            let members = if licensed {
+                groups::member_ids(c, &id)?
+            } else {
+                Vec::new()
+            };
             groups::delete(c, license_id, &id)?;
-            // The deleted group's former members are no longer known: reconcile the license.
-            Ok(((), Change::full()))
+            Ok(((), Change::users(members)))
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -26,6 +26,16 @@ fn seated(c: &mut DbConn, row: UserRow) -> seatflow_store::Result<Seated> {
     Ok((row, seat))
 }
 
+/// What an update changes for licensing: only `active` can move a seat (a rename, new e-mails
+/// or names cannot).
+fn seat_change(before: &UserRow, after: &UserRow) -> Change {
+    if before.active == after.active {
+        Change::default()
+    } else {
+        Change::user(&after.id)
+    }
+}
+
 fn respond(
     state: &AppState,
     seated: &Seated,
@@ -60,9 +70,8 @@ pub async fn create(
     let row = state
         .write_with_event(license.id, &request, move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
-            let change = Change::user(&row.id);
-            // A new user has no seat yet: licensing runs after the commit.
-            Ok(((row, None), change))
+            // A new user is in no group yet: no seat can move, so licensing has no work.
+            Ok(((row, None), Change::default()))
         })
         .await?;
     respond(&state, &row, StatusCode::CREATED, &query)
@@ -159,7 +168,8 @@ pub async fn replace(
             let current = users::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = users::update(c, &current, fields)?;
-            Ok((seated(c, row)?, Change::user(&id)))
+            let change = seat_change(&current, &row);
+            Ok((seated(c, row)?, change))
         })
         .await?;
     respond(&state, &row, StatusCode::OK, &query)
@@ -191,7 +201,8 @@ pub async fn patch(
                 return Ok((seated(c, current)?, Change::default()));
             }
             let row = users::update(c, &current, fields)?;
-            Ok((seated(c, row)?, Change::user(&id)))
+            let change = seat_change(&current, &row);
+            Ok((seated(c, row)?, change))
         })
         .await?;
     let reply = if conditions.patch_returns_body(&query, Return::Representation) {
@@ -217,8 +228,17 @@ pub async fn delete(
             if let Some(tags) = &conditions.if_match {
                 check_if_match(Some(tags), users::get(c, license_id, &id)?.version)?;
             }
+            // A user without a seat row (not entitled) frees nothing when it goes.
+            let had_seat = !seats::rows_for(c, license_id, std::slice::from_ref(&id))?.is_empty();
             users::delete(c, license_id, &id)?;
-            Ok(((), Change::user(&id)))
+            Ok((
+                (),
+                if had_seat {
+                    Change::user(&id)
+                } else {
+                    Change::default()
+                },
+            ))
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

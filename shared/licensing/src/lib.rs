@@ -15,7 +15,7 @@
 //! everything is recomputed from current state, so a duplicate, late or reordered event
 //! changes nothing.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,7 @@ use seatflow_queue::events::Event;
 use seatflow_queue::outbox;
 use seatflow_queue::rabbitmq::RabbitMq;
 use seatflow_queue::transport::TransportError;
+use seatflow_runtime::telemetry::LICENSING_USERS_EXAMINED;
 use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::schema::{group_members, licensed_groups, licenses, users};
 use seatflow_store::db::{Db, DbConn};
@@ -39,14 +40,22 @@ use tokio::sync::{Notify, watch};
 
 const CHUNK: usize = 1000;
 
-/// What a write touched: the resources whose licensing may have changed.
+/// What a write changed that can move a seat: the licensing events' payload. A write that
+/// changes none of it (a new user, a rename, an e-mail) records no event at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
+    /// Users whose `active` changed, or who were deleted (or whose licensed group was).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Per group, the users whose membership of it changed (joined or left): what a
+    /// membership write costs licensing is proportional to them, not to the group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, Vec<String>>,
+    /// Events recorded by earlier versions named a group without its changed members; such
+    /// an event reconciles the whole license.
+    #[serde(default, skip_serializing)]
     pub groups: Vec<String>,
-    /// Reconcile the whole license (e.g. a deleted group whose members are no longer known).
+    /// Reconcile the whole license (licensed groups, seats or promotion changed; the safety net).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full: bool,
     /// An admin's reprocess: promote waiting users into free seats even when automatic
@@ -57,17 +66,23 @@ pub struct Change {
 
 impl Change {
     pub fn user(id: &str) -> Change {
+        Change::users(vec![id.to_owned()])
+    }
+
+    pub fn users(ids: Vec<String>) -> Change {
         Change {
-            users: vec![id.to_owned()],
+            users: ids,
             ..Change::default()
         }
     }
 
-    pub fn group(id: &str) -> Change {
-        Change {
-            groups: vec![id.to_owned()],
-            ..Change::default()
+    /// `ids` joined or left `group` (nothing, if there are none).
+    pub fn members(group: &str, ids: Vec<String>) -> Change {
+        let mut change = Change::default();
+        if !ids.is_empty() {
+            change.members.insert(group.to_owned(), ids);
         }
+        change
     }
 
     pub fn full() -> Change {
@@ -88,7 +103,7 @@ impl Change {
 
     /// Nothing whose licensing could change (e.g. a PATCH that changed nothing).
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.groups.is_empty() && !self.full
+        self.users.is_empty() && self.members.is_empty() && self.groups.is_empty() && !self.full
     }
 }
 
@@ -103,6 +118,11 @@ pub fn record(
 ) -> Result<bool> {
     if change.is_empty() {
         return Ok(false);
+    }
+    if change.full || !change.groups.is_empty() {
+        // Whichever of the license's events is applied next does the full reconcile, even one
+        // recorded earlier and delivered later than this one (see `reconcile`).
+        seatflow_store::licenses::set_full_reconcile_due(conn, license_id, true)?;
     }
     outbox::enqueue(conn, license_id, change, request_id)?;
     Ok(true)
@@ -191,13 +211,17 @@ pub struct Impact {
     pub assigned: usize,
     pub blocked: usize,
     pub released: usize,
+    /// Users the reconcile looked at: what it cost (`seatflow_licensing_users_examined_total`).
+    #[serde(skip)]
+    pub examined: usize,
 }
 
 /// The users an event batch asks to look at.
 #[derive(Debug, Default)]
 struct Scope {
     users: BTreeSet<String>,
-    groups: BTreeSet<String>,
+    /// Per group, members who joined or left it.
+    members: BTreeMap<String, BTreeSet<String>>,
     full: bool,
     promote: bool,
 }
@@ -207,8 +231,14 @@ impl Scope {
         let mut scope = Scope::default();
         for change in changes {
             scope.users.extend(change.users.iter().cloned());
-            scope.groups.extend(change.groups.iter().cloned());
-            scope.full |= change.full;
+            for (group, ids) in &change.members {
+                scope
+                    .members
+                    .entry(group.clone())
+                    .or_default()
+                    .extend(ids.iter().cloned());
+            }
+            scope.full |= change.full || !change.groups.is_empty();
             scope.promote |= change.promote;
         }
         scope
@@ -226,9 +256,17 @@ pub fn reconcile(
     let Some(license) = lock_license(conn, license_id)? else {
         return Ok(Impact::default());
     };
-    let scope = Scope::of(changes);
+    let mut scope = Scope::of(changes);
+    // A pending full reconcile goes first: a membership event applied between a licensed-group
+    // change and its full event would otherwise seat its few users ahead of everyone the
+    // change entitled (seats follow queue order only among the users one pass looks at).
+    scope.full |= license.full_reconcile_due;
     let (last_event, request_id) = (cause.event_id, cause.request_id);
     let (impact, decisions) = apply(conn, &license, &scope)?;
+    if license.full_reconcile_due {
+        seatflow_store::licenses::set_full_reconcile_due(conn, license_id, false)?;
+    }
+    metrics::counter!(LICENSING_USERS_EXAMINED).increment(impact.examined as u64);
     let entries: Vec<Entry<'_>> = decisions
         .iter()
         .map(|d| Entry {
@@ -287,7 +325,10 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
     let affected = affected_users(conn, &license.id, scope)?;
     let entitled = entitled_among(conn, &license.id, &affected)?;
     let rows = seats::rows_for(conn, &license.id, &affected)?;
-    let mut impact = Impact::default();
+    let mut impact = Impact {
+        examined: affected.len(),
+        ..Impact::default()
+    };
     let mut decisions = Vec::new();
 
     let mut leaving = Vec::new();
@@ -323,8 +364,7 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
         seats::queue_head(conn, &license.id, free)?
     } else {
         // Only this pass's newcomers, in queue order (they share `queued_at`).
-        let mut head = seats::queue_head(conn, &license.id, i64::MAX)?;
-        head.retain(|id| joining_set.contains(id));
+        let mut head = seats::queue_order(conn, &license.id, &joining)?;
         head.truncate(usize::try_from(free).unwrap_or(usize::MAX));
         head
     };
@@ -359,39 +399,39 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
             reason: seats::NO_SEATS_AVAILABLE,
         });
     }
-    let used = seats::assigned_count(conn, &license.id)?;
+    let used = assigned_now + i64::try_from(promoted.len()).unwrap_or(i64::MAX);
     seats::set_seats_used(conn, &license.id, used)?;
     Ok((impact, decisions))
 }
 
-/// The users whose entitlement may have changed, sorted.
+/// The users whose entitlement may have changed, sorted: the changed users and the changed
+/// members of licensed groups; for a full reconcile every member of a licensed group and every
+/// seat holder (former members among them).
 fn affected_users(conn: &mut DbConn, license_id: &str, scope: &Scope) -> Result<Vec<String>> {
-    let licensed: Vec<String> = licensed_groups::table
+    let licensed: BTreeSet<String> = licensed_groups::table
         .filter(licensed_groups::license_id.eq(license_id))
         .select(licensed_groups::group_id)
-        .load(conn)?;
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let mut affected: BTreeSet<String> = scope.users.clone();
-    let groups: Vec<String> = if scope.full {
-        licensed
-    } else {
-        // Membership of a group that grants no seats changes nobody's entitlement.
-        scope
-            .groups
-            .iter()
-            .filter(|g| licensed.contains(g))
-            .cloned()
-            .collect()
-    };
-    if scope.full || !groups.is_empty() {
-        for chunk in groups.chunks(CHUNK) {
+    if scope.full {
+        let licensed: Vec<String> = licensed.into_iter().collect();
+        for chunk in licensed.chunks(CHUNK) {
             let members: Vec<String> = group_members::table
                 .filter(group_members::group_id.eq_any(chunk))
                 .select(group_members::user_id)
                 .load(conn)?;
             affected.extend(members);
         }
-        // Former members (removed in bulk, or with a group) are among the seat holders.
         affected.extend(seats::holders(conn, license_id)?);
+    } else {
+        // Membership of a group that grants no seats changes nobody's entitlement.
+        for (group, ids) in &scope.members {
+            if licensed.contains(group) {
+                affected.extend(ids.iter().cloned());
+            }
+        }
     }
     Ok(affected.into_iter().collect())
 }

@@ -15,6 +15,7 @@ pub const EVENTS_APPLIED: &str = "seatflow_events_applied_total";
 pub const EVENTS_RETRIED: &str = "seatflow_events_retried_total";
 pub const EVENTS_DEAD: &str = "seatflow_events_dead_lettered_total";
 pub const EVENT_LAG: &str = "seatflow_event_lag_seconds";
+pub const LICENSING_USERS_EXAMINED: &str = "seatflow_licensing_users_examined_total";
 pub const QUEUE_DEPTH: &str = "seatflow_queue_depth";
 pub const OLDEST_PENDING: &str = "seatflow_oldest_pending_seconds";
 pub const LICENSE_SEATS: &str = "seatflow_license_seats";
@@ -125,6 +126,10 @@ pub fn describe() {
         "failed attempts scheduled for a retry, by transport"
     );
     describe_counter!(EVENTS_DEAD, "events dead-lettered after their last attempt");
+    describe_counter!(
+        LICENSING_USERS_EXAMINED,
+        "users the seat engine looked at (its cost: changed users, or a whole license)"
+    );
     describe_histogram!(
         EVENT_LAG,
         Unit::Seconds,

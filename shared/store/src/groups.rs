@@ -1,7 +1,7 @@
 //! SCIM Groups of a license and their members. Membership changes cost O(changed members): the
 //! member list is never loaded to apply them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -197,16 +197,23 @@ pub fn list(
 }
 
 /// Applies membership changes in order. Added ids that are not users of the license are skipped.
+/// Returns the users whose membership of the group changed (joined, or left), sorted: what
+/// licensing must look at, whatever the size of the group.
 pub fn apply_member_changes(
     conn: &mut DbConn,
     group: &GroupRow,
     changes: &[MemberChange],
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut changed = BTreeSet::new();
     for change in changes {
         match change {
-            MemberChange::Add(members) => add_members(conn, group, members)?,
-            MemberChange::Remove(ids) => remove_members(conn, &group.id, Some(ids))?,
-            MemberChange::RemoveAll => remove_members(conn, &group.id, None)?,
+            MemberChange::Add(members) => {
+                changed.extend(insert_members(conn, group, members, &HashMap::new())?)
+            }
+            MemberChange::Remove(ids) => {
+                changed.extend(remove_members(conn, &group.id, Some(ids))?)
+            }
+            MemberChange::RemoveAll => changed.extend(remove_members(conn, &group.id, None)?),
             MemberChange::ReplaceAll(members) => {
                 // Members who stay keep their join time, i.e. their place in the seat queue
                 // (Okta sends the whole list with every PUT); only newcomers join now.
@@ -216,28 +223,29 @@ pub fn apply_member_changes(
                     .load::<(String, String)>(conn)?
                     .into_iter()
                     .collect();
-                remove_members(conn, &group.id, None)?;
-                insert_members(conn, group, members, &kept)?;
+                let left = remove_members(conn, &group.id, None)?;
+                let joined = insert_members(conn, group, members, &kept)?;
+                // Who was and stays a member changed nothing.
+                let stayed: BTreeSet<&String> =
+                    joined.iter().filter(|id| kept.contains_key(*id)).collect();
+                changed.extend(left.iter().filter(|id| !stayed.contains(id)).cloned());
+                changed.extend(joined.iter().filter(|id| !kept.contains_key(*id)).cloned());
             }
         }
     }
-    Ok(())
-}
-
-fn add_members(conn: &mut DbConn, group: &GroupRow, members: &[NewMember]) -> Result<()> {
-    insert_members(conn, group, members, &HashMap::new())
+    Ok(changed.into_iter().collect())
 }
 
 /// Inserts the members who are users of the license; a member named in `joined` keeps that
-/// join time, the others join now.
+/// join time, the others join now. Returns the ids that were not members already.
 fn insert_members(
     conn: &mut DbConn,
     group: &GroupRow,
     members: &[NewMember],
     joined: &HashMap<String, String>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     if members.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ids: Vec<&String> = members.iter().map(|m| &m.id).collect();
     let known: Vec<String> = users::table
@@ -251,7 +259,7 @@ fn insert_members(
     let known: std::collections::HashSet<String> = known.into_iter().collect();
     let members: Vec<&NewMember> = members.iter().filter(|m| known.contains(&m.id)).collect();
     if members.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Join times follow the provider's order: the seat queue breaks ties by them.
     let now = time::sequence(members.len());
@@ -272,28 +280,46 @@ fn insert_members(
             )
         })
         .collect();
-    // Re-adding an existing member is a no-op and keeps its original join time.
-    match conn {
+    // Re-adding an existing member is a no-op and keeps its original join time; RETURNING
+    // names only the rows inserted.
+    let inserted = match conn {
         DbConn::Pg(pg) => diesel::insert_into(group_members::table)
             .values(&rows)
             .on_conflict_do_nothing()
-            .execute(pg)?,
+            .returning(group_members::user_id)
+            .get_results(pg)?,
         DbConn::Sqlite(lite) => diesel::insert_or_ignore_into(group_members::table)
             .values(&rows)
-            .execute(lite)?,
+            .returning(group_members::user_id)
+            .get_results(lite)?,
     };
-    Ok(())
+    Ok(inserted)
 }
 
-fn remove_members(conn: &mut DbConn, group_id: &str, ids: Option<&[String]>) -> Result<()> {
+/// Removes members (`ids` None: all of them); returns the ids that were members.
+fn remove_members(
+    conn: &mut DbConn,
+    group_id: &str,
+    ids: Option<&[String]>,
+) -> Result<Vec<String>> {
     let scoped = group_members::table.filter(group_members::group_id.eq(group_id));
-    match ids {
-        Some(ids) => {
-            diesel::delete(scoped.filter(group_members::user_id.eq_any(ids))).execute(conn)?
-        }
-        None => diesel::delete(scoped).execute(conn)?,
+    let removed = match ids {
+        Some(ids) => diesel::delete(scoped.filter(group_members::user_id.eq_any(ids)))
+            .returning(group_members::user_id)
+            .get_results(conn)?,
+        None => diesel::delete(scoped)
+            .returning(group_members::user_id)
+            .get_results(conn)?,
     };
-    Ok(())
+    Ok(removed)
+}
+
+/// The ids of a group's members (what a deleted licensed group's licensing must look at).
+pub fn member_ids(conn: &mut DbConn, group_id: &str) -> Result<Vec<String>> {
+    Ok(group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .select(group_members::user_id)
+        .load(conn)?)
 }
 
 /// The members of each given group, in join order, with the users' display names.

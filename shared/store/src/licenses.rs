@@ -21,6 +21,9 @@ pub struct License {
     pub last_scim_request_at: Option<String>,
     /// When the identity provider last ran Test Connection (a userName probe for a random GUID).
     pub last_test_connection_at: Option<String>,
+    /// A change needing a full reconcile was recorded and no reconcile has done it yet.
+    #[serde(skip)]
+    pub full_reconcile_due: bool,
 }
 
 pub fn create(conn: &mut DbConn, name: &str, seats: i64) -> Result<License> {
@@ -48,6 +51,7 @@ pub fn create(conn: &mut DbConn, name: &str, seats: i64) -> Result<License> {
         updated_at: now,
         last_scim_request_at: None,
         last_test_connection_at: None,
+        full_reconcile_due: false,
     };
     diesel::insert_into(licenses::table)
         .values(&license)
@@ -150,5 +154,13 @@ pub fn record_activity(
             .set(licenses::last_scim_request_at.eq(now))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Marks (or, after doing it, clears) the license's pending full reconcile.
+pub fn set_full_reconcile_due(conn: &mut DbConn, license_id: &str, due: bool) -> Result<()> {
+    diesel::update(licenses::table.find(license_id))
+        .set(licenses::full_reconcile_due.eq(due))
+        .execute(conn)?;
     Ok(())
 }

@@ -146,6 +146,27 @@ pub fn queue_head(conn: &mut DbConn, license_id: &str, limit: i64) -> Result<Vec
         .load(conn)?)
 }
 
+/// Of `user_ids`, the waiting ones in queue order.
+pub fn queue_order(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<String>> {
+    let mut waiting: Vec<(String, String, String)> = Vec::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        waiting.extend(
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::status.eq(BLOCKED))
+                .filter(seats::user_id.eq_any(chunk))
+                .select((seats::queued_at, seats::joined_at, seats::user_id))
+                .load::<(String, String, String)>(conn)?,
+        );
+    }
+    waiting.sort();
+    Ok(waiting.into_iter().map(|(_, _, id)| id).collect())
+}
+
 pub fn set_seats_used(conn: &mut DbConn, license_id: &str, used: i64) -> Result<()> {
     diesel::update(licenses::table.find(license_id))
         .set(licenses::seats_used.eq(used))

@@ -12,6 +12,7 @@ diesel::table! {
         updated_at -> Text,
         last_scim_request_at -> Nullable<Text>,
         last_test_connection_at -> Nullable<Text>,
+        full_reconcile_due -> Bool,
     }
 }
 
