@@ -128,3 +128,19 @@ measure() {
     CPU+=" $(( ($(cpu_of $p) - before[$p]) * 1000000 / HZ / REQUESTS ))"
   done
 }
+
+# `measure` $3 times; keeps the round with the median requests/s (this machine is shared: one
+# round can land on a noisy moment) and sets P99S to every round's p99.
+measure_rounds() {
+  local kind=$1 secs=$2 rounds=$3 i
+  local -a rows=()
+  P99S=""
+  for ((i = 0; i < rounds; i++)); do
+    measure "$kind" "$secs"
+    P99S+="${P99S:+/}$P99"
+    rows+=("$RPS|$P50|$P99|$REQUESTS|$ERRORS|$COMMITS_PER_REQUEST|$CPU")
+  done
+  local median
+  median=$(printf '%s\n' "${rows[@]}" | sort -t'|' -k1,1 -g | sed -n "$(( (rounds + 1) / 2 ))p")
+  IFS='|' read -r RPS P50 P99 REQUESTS ERRORS COMMITS_PER_REQUEST CPU <<<"$median"
+}

@@ -6,10 +6,12 @@ pub mod schema;
 mod url;
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use url::{Backend, DEFAULT_DATABASE_URL, DatabaseUrl, UnknownScheme};
 
@@ -132,8 +134,12 @@ pub struct Db {
     backend: Backend,
     /// SQLite has one writer at a time; its busy handler makes waiting writers sleep and poll,
     /// unfairly, and gives up after `busy_timeout`. This process's writers queue here instead
-    /// (readers are not affected: WAL).
-    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// (readers are not affected: WAL), in order and without holding a thread.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// One permit per pooled connection, taken before the blocking hop: callers beyond the
+    /// pool's size wait here in arrival order (r2d2's own wait is not first come, first served,
+    /// and it parks a blocking thread per waiter: a p99 of a second under 32 connections).
+    permits: Arc<Semaphore>,
 }
 
 impl Db {
@@ -162,6 +168,7 @@ impl Db {
             pool,
             backend: url.backend(),
             sqlite_writer: Default::default(),
+            permits: Arc::new(Semaphore::new(pool_size as usize)),
         })
     }
 
@@ -185,7 +192,9 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
+        let permit = self.permit().await?;
         blocking(move || {
+            let _permit = permit;
             let mut conn = db.checkout()?;
             let result = work(&mut conn);
             conn.note(&result);
@@ -203,18 +212,27 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let permit = self.permit().await?;
         blocking(move || {
-            let _queued = match db.backend {
-                // A panicked writer rolled back; the lock itself guards nothing.
-                Backend::Sqlite => Some(db.sqlite_writer.lock().unwrap_or_else(|e| e.into_inner())),
-                Backend::Postgres => None,
-            };
+            let _turn = (writer, permit);
             let mut conn = db.checkout()?;
             let result = write_transaction(&mut conn, work);
             conn.note(&result);
             result
         })
         .await
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("database permits closed: {e}")))
     }
 
     /// A pooled connection for synchronous callers (CLI commands, tests). A PostgreSQL
