@@ -307,14 +307,23 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 /// Runs the burst, strikes with `chaos` once it is under way (`SEATFLOW_CHAOS_AT`
-/// acknowledged writes, default a third of the users), and returns the burst's report after
-/// its own end-of-run checks.
+/// acknowledged writes, default just after the users and groups are created), and returns the
+/// burst's report after its own end-of-run checks.
 pub async fn during_burst(options: Options, chaos: impl Future<Output = ()>) -> Report {
-    let progress = options.progress.clone();
     let at = env_or(
         "SEATFLOW_CHAOS_AT",
         (options.tenants * (options.users + options.groups + 2)) as u64,
     );
+    during_burst_after(options, at, chaos).await
+}
+
+/// [`during_burst`], striking after `at` acknowledged writes.
+pub async fn during_burst_after(
+    options: Options,
+    at: u64,
+    chaos: impl Future<Output = ()>,
+) -> Report {
+    let progress = options.progress.clone();
     let under_way = async {
         while progress.writes_acked() < at {
             tokio::time::sleep(Duration::from_millis(5)).await;

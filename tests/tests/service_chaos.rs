@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use seatflow_tests::chaos::{Deployment, during_burst};
+use seatflow_tests::chaos::{Deployment, during_burst, during_burst_after};
 use seatflow_tests::{amqp_url, read};
 use serde_json::json;
 
@@ -84,11 +84,15 @@ async fn postgres_restart_mid_burst_gives_503_then_recovers_without_a_restart() 
     )
     .await;
     let probe = deployment.create_license("Outage probe", 5).await;
-    let burst = deployment.burst();
+    let mut burst = deployment.burst();
+    // Paced so that creating the users takes some 12 s, and struck a third of the way in: the
+    // burst is still writing once the stop, which takes a while, has taken effect.
+    let users = (burst.tenants * burst.users) as u64;
+    burst.rate = Some(users as f64 / 6.0);
     let progress = burst.progress.clone();
     let (mut acked_while_down, mut down_for, mut recovered_in) =
         (0, Duration::ZERO, Duration::ZERO);
-    let report = during_burst(burst, async {
+    let report = during_burst_after(burst, users / 3, async {
         let _guard = PostgresBack;
         postgres("stop").await;
         let down = Instant::now();
