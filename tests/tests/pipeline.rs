@@ -111,6 +111,11 @@ async fn assert_every_write_applied(server: &TestServer, tenant: &Tenant, writes
         "{rows:?}"
     );
     assert_eq!(sync["last_applied_event_id"], rows.last().unwrap().0);
+    // Each applied once, or more if redelivered.
+    assert!(
+        sync["applied_events"].as_u64().unwrap() >= writes as u64,
+        "{sync}"
+    );
     assert_eq!(sync["dead_letters"], 0);
     assert!(sync["last_applied_at"].is_string());
 }

@@ -170,7 +170,7 @@ async fn apply_license<H: Handler>(
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         outbox::mark_applied(c, &ids)?;
         match ids.iter().max() {
-            Some(last) => outbox::record_applied(c, &license_id, *last),
+            Some(last) => outbox::record_applied(c, &license_id, *last, ids.len() as i64),
             None => Ok(()),
         }
     })

@@ -243,14 +243,16 @@ pub fn replay(conn: &mut DbConn, ids: Option<&[i64]>) -> Result<Vec<i64>> {
     Ok(replayed)
 }
 
-/// Records that a license's events up to `event_id` are applied, in the applying transaction.
-pub fn record_applied(conn: &mut DbConn, license_id: &str, event_id: i64) -> Result<()> {
+/// Records that `count` events of a license, the last of them `event_id`, are applied, in the
+/// applying transaction.
+pub fn record_applied(
+    conn: &mut DbConn,
+    license_id: &str,
+    event_id: i64,
+    count: i64,
+) -> Result<()> {
     let now = time::now();
-    let row = (
-        license_sync::license_id.eq(license_id),
-        license_sync::last_applied_event_id.eq(event_id),
-        license_sync::last_applied_at.eq(&now),
-    );
+    let counted = license_sync::applied_events.eq(license_sync::applied_events + count);
     // Redelivered or reordered batches never move the mark backwards.
     let moved = diesel::update(
         license_sync::table
@@ -260,18 +262,25 @@ pub fn record_applied(conn: &mut DbConn, license_id: &str, event_id: i64) -> Res
     .set((
         license_sync::last_applied_event_id.eq(event_id),
         license_sync::last_applied_at.eq(&now),
+        counted,
     ))
     .execute(conn)?;
     if moved == 0 {
-        match conn {
-            DbConn::Pg(pg) => diesel::insert_into(license_sync::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(pg)?,
-            DbConn::Sqlite(lite) => diesel::insert_or_ignore_into(license_sync::table)
-                .values(row)
-                .execute(lite)?,
-        };
+        let counted_only = diesel::update(license_sync::table.find(license_id))
+            .set(counted)
+            .execute(conn)?;
+        if counted_only == 0 {
+            // The license's first batch; reconciles of one license are serialised, so no other
+            // transaction inserts this row meanwhile.
+            diesel::insert_into(license_sync::table)
+                .values((
+                    license_sync::license_id.eq(license_id),
+                    license_sync::last_applied_event_id.eq(event_id),
+                    license_sync::last_applied_at.eq(&now),
+                    license_sync::applied_events.eq(count),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
 }
@@ -287,6 +296,8 @@ pub struct SyncStats {
     pub dead_letters: i64,
     pub last_applied_event_id: Option<i64>,
     pub last_applied_at: Option<String>,
+    /// Events applied so far (redeliveries included).
+    pub applied_events: i64,
 }
 
 pub fn stats(conn: &mut DbConn, license_id: &str) -> Result<SyncStats> {
@@ -309,11 +320,12 @@ pub fn stats(conn: &mut DbConn, license_id: &str) -> Result<SyncStats> {
         .filter(outbox::status.eq(DEAD))
         .count()
         .get_result(conn)?;
-    let applied: Option<(i64, String)> = license_sync::table
+    let applied: Option<(i64, String, i64)> = license_sync::table
         .find(license_id)
         .select((
             license_sync::last_applied_event_id,
             license_sync::last_applied_at,
+            license_sync::applied_events,
         ))
         .first(conn)
         .optional()?;
@@ -323,6 +335,7 @@ pub fn stats(conn: &mut DbConn, license_id: &str) -> Result<SyncStats> {
         retrying_events,
         dead_letters,
         last_applied_event_id: applied.as_ref().map(|a| a.0),
+        applied_events: applied.as_ref().map_or(0, |a| a.2),
         last_applied_at: applied.map(|a| a.1),
     })
 }

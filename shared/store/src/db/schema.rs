@@ -163,5 +163,6 @@ diesel::table! {
         license_id -> Text,
         last_applied_event_id -> BigInt,
         last_applied_at -> Text,
+        applied_events -> BigInt,
     }
 }

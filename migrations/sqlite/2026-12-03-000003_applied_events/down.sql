@@ -1,0 +1,1 @@
+ALTER TABLE license_sync DROP COLUMN applied_events;
