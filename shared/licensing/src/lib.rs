@@ -333,10 +333,11 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
 
     let mut leaving = Vec::new();
     let mut joining = Vec::new();
+    let mut joining_rows = Vec::new();
     for user_id in &affected {
         match (entitled.get(user_id), rows.get(user_id)) {
             (Some(joined_at), None) => {
-                seats::insert_blocked(conn, &license.id, user_id, joined_at, &now)?;
+                joining_rows.push((user_id.as_str(), joined_at.as_str()));
                 joining.push(user_id.clone());
             }
             (None, Some(row)) => {
@@ -352,6 +353,7 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
             _ => {}
         }
     }
+    seats::insert_blocked(conn, &license.id, &joining_rows, &now)?;
     seats::delete(conn, &license.id, &leaving)?;
 
     let assigned_now = seats::assigned_count(conn, &license.id)?;

@@ -57,24 +57,39 @@ pub fn holders(conn: &mut DbConn, license_id: &str) -> Result<Vec<String>> {
         .load(conn)?)
 }
 
+/// New waiting rows, `(user id, join time)` each, queued `now`: one multi-row insert per chunk
+/// (a reconcile of 1,000 newcomers was 1,000 round trips).
 pub fn insert_blocked(
     conn: &mut DbConn,
     license_id: &str,
-    user_id: &str,
-    joined_at: &str,
+    joining: &[(&str, &str)],
     now: &str,
 ) -> Result<()> {
-    diesel::insert_into(seats::table)
-        .values((
-            seats::license_id.eq(license_id),
-            seats::user_id.eq(user_id),
-            seats::status.eq(BLOCKED),
-            seats::since.eq(now),
-            seats::reason.eq(NO_SEATS_AVAILABLE),
-            seats::queued_at.eq(now),
-            seats::joined_at.eq(joined_at),
-        ))
-        .execute(conn)?;
+    let rows: Vec<_> = joining
+        .iter()
+        .map(|(user_id, joined_at)| {
+            (
+                seats::license_id.eq(license_id),
+                seats::user_id.eq(*user_id),
+                seats::status.eq(BLOCKED),
+                seats::since.eq(now),
+                seats::reason.eq(NO_SEATS_AVAILABLE),
+                seats::queued_at.eq(now),
+                seats::joined_at.eq(*joined_at),
+            )
+        })
+        .collect();
+    // Multi-row inserts are written per backend (diesel's multi-backend type cannot).
+    for chunk in rows.chunks(CHUNK) {
+        match conn {
+            DbConn::Pg(pg) => diesel::insert_into(seats::table)
+                .values(chunk)
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(seats::table)
+                .values(chunk)
+                .execute(lite)?,
+        };
+    }
     Ok(())
 }
 
