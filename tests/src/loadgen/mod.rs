@@ -193,6 +193,14 @@ pub struct OutageReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub memberships_changed: u64,
+    pub window: monitor::Window,
+    /// CPU µs per changed membership, per watched process.
+    pub cpu_us_per_change: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct MemoryReport {
     pub pid: u32,
     /// VmHWM at the end (the kernel's peak resident set of the process's life).
@@ -226,9 +234,13 @@ pub struct Report {
     pub converged: bool,
     /// From the last acknowledged write until every license had no pending event.
     pub convergence_ms: Option<f64>,
-    /// Events applied per second by the licensing worker: over the run, and the best second.
+    /// Events applied per second by the licensing worker: while it was applying, and the best
+    /// second.
     pub apply_rate_mean: f64,
     pub apply_rate_peak: f64,
+    /// The member PATCH probes until licensing drained after them: events applied per second
+    /// and CPU per watched process, and the memberships the probes changed.
+    pub probes: Option<ProbeReport>,
     pub memory: BTreeMap<String, MemoryReport>,
     pub seat_checks: Vec<SeatCheck>,
     pub ledger_writes: u64,
@@ -258,6 +270,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
         tenants,
         licensed: Vec::new(),
         log: PhaseLog::default(),
+        probe_window: None,
     };
     run.test_connection().await;
     run.initial_users().await;
@@ -305,27 +318,22 @@ fn report(run: Run, verdicts: Verdicts) -> Report {
         runner, spec, log, ..
     } = run;
     let options = runner.options.clone();
-    // Worker apply rate: events applied = SCIM writes acknowledged - events pending, from the
-    // first write (the users phase) until convergence.
-    let events = options.progress.writes_acked() as f64;
-    let first_write = log
-        .phases
-        .iter()
-        .position(|p| p.name == "initial: users")
-        .map(|i| log.phases[..i].iter().map(|p| p.secs).sum::<f64>())
-        .unwrap_or_default();
-    let apply_window = verdicts
-        .convergence
-        .at
-        .duration_since(runner.start)
-        .as_secs_f64()
-        - first_write;
-    let apply_rate_mean = if apply_window > 0.0 {
-        events / apply_window
-    } else {
-        0.0
-    };
-    let apply_rate_peak = monitor::peak_apply_rate(&verdicts.watched.pending);
+    let samples = &verdicts.watched.samples;
+    let apply_rate_mean = monitor::mean_apply_rate(samples);
+    let apply_rate_peak = monitor::peak_apply_rate(samples);
+    let probes = run.probe_window.and_then(|(from, until, changed)| {
+        let window = monitor::window(samples, from, until)?;
+        let cpu_us_per_change = window
+            .cpu_us
+            .iter()
+            .map(|(name, us)| (name.clone(), us / changed.max(1) as f64))
+            .collect();
+        Some(ProbeReport {
+            memberships_changed: changed,
+            window,
+            cpu_us_per_change,
+        })
+    });
 
     let stats = runner.stats.lock().expect("stats");
     let kinds = stats.report();
@@ -380,6 +388,7 @@ fn report(run: Run, verdicts: Verdicts) -> Report {
         convergence_ms: verdicts.convergence.ms,
         apply_rate_mean,
         apply_rate_peak,
+        probes,
         memory: verdicts.watched.memory,
         seat_checks: verdicts.seat_checks,
         ledger_writes: verdicts.ledger_writes,
@@ -457,9 +466,24 @@ pub fn summary(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "worker apply rate: {:.0} events/s over the run, {:.0} events/s best second",
+        "worker apply rate: {:.0} events/s while applying, {:.0} events/s best second",
         report.apply_rate_mean, report.apply_rate_peak
     );
+    if let Some(p) = &report.probes {
+        let _ = writeln!(
+            out,
+            "probes: {} memberships changed; until drained {:.2} s, {} events applied ({:.0}/s); CPU µs per changed membership: {}",
+            p.memberships_changed,
+            p.window.secs,
+            p.window.events_applied,
+            p.window.events_per_sec,
+            p.cpu_us_per_change
+                .iter()
+                .map(|(name, us)| format!("{name} {us:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for (name, m) in &report.memory {
         let _ = writeln!(
             out,

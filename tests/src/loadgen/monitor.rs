@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Client;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,16 +21,37 @@ pub(super) struct Monitor {
     pids: Vec<(String, u32)>,
 }
 
-/// What the sampler saw: the largest sampled VmRSS per process, and pending events over time.
+/// What the sampler saw: the largest sampled VmRSS per process, and the samples.
 struct Samples {
     max_rss: BTreeMap<String, u64>,
-    pending: Vec<(Instant, i64)>,
+    samples: Vec<Sample>,
 }
 
-/// Memory per watched process, and the sampled pending-event counts.
+/// One look at the licenses and the watched processes.
+pub(super) struct Sample {
+    pub(super) at: Instant,
+    /// Events not yet applied, over every license.
+    pub(super) pending: i64,
+    /// Events applied so far, over every license.
+    pub(super) applied: i64,
+    /// CPU time (user + system, clock ticks) of each watched process.
+    pub(super) cpu_ticks: BTreeMap<String, u64>,
+}
+
+/// Memory per watched process, and the samples.
 pub(super) struct Watched {
     pub(super) memory: BTreeMap<String, MemoryReport>,
-    pub(super) pending: Vec<(Instant, i64)>,
+    pub(super) samples: Vec<Sample>,
+}
+
+/// What the worker did from a moment until licensing had drained after another.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub secs: f64,
+    pub events_applied: i64,
+    pub events_per_sec: f64,
+    /// CPU µs per watched process over the window.
+    pub cpu_us: BTreeMap<String, f64>,
 }
 
 /// `--pid NAME=PID` arguments.
@@ -62,15 +84,19 @@ impl Monitor {
             let bar = bar.clone();
             async move {
                 let mut max_rss: BTreeMap<String, u64> = BTreeMap::new();
-                let mut samples: Vec<(Instant, i64)> = Vec::new();
+                let mut samples: Vec<Sample> = Vec::new();
                 loop {
+                    let mut cpu_ticks = BTreeMap::new();
                     for (name, pid) in &pids {
                         if let Some(kb) = rss_kb(*pid, "VmRSS:") {
                             let entry = max_rss.entry(name.clone()).or_default();
                             *entry = (*entry).max(kb);
                         }
+                        if let Some(ticks) = cpu_ticks_of(*pid) {
+                            cpu_ticks.insert(name.clone(), ticks);
+                        }
                     }
-                    let mut pending = 0i64;
+                    let (mut pending, mut applied) = (0i64, 0i64);
                     for id in &license_ids {
                         let sync: Option<Value> = async {
                             client
@@ -84,11 +110,20 @@ impl Monitor {
                                 .ok()
                         }
                         .await;
-                        pending += sync
-                            .and_then(|s| s["pending_events"].as_i64())
-                            .unwrap_or_default();
+                        let count = |field: &str| {
+                            sync.as_ref()
+                                .and_then(|s| s[field].as_i64())
+                                .unwrap_or_default()
+                        };
+                        pending += count("pending_events");
+                        applied += count("applied_events");
                     }
-                    samples.push((Instant::now(), pending));
+                    samples.push(Sample {
+                        at: Instant::now(),
+                        pending,
+                        applied,
+                        cpu_ticks,
+                    });
                     bar.set_message(format!("pending events {pending}"));
                     bar.tick();
                     tokio::select! {
@@ -96,10 +131,7 @@ impl Monitor {
                         _ = stopped.changed() => break,
                     }
                 }
-                Samples {
-                    max_rss,
-                    pending: samples,
-                }
+                Samples { max_rss, samples }
             }
         };
         let sampler = tokio::spawn(sampler);
@@ -156,7 +188,7 @@ impl Monitor {
             .collect();
         Ok(Watched {
             memory,
-            pending: samples.pending,
+            samples: samples.samples,
         })
     }
 }
@@ -172,22 +204,77 @@ fn rss_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-/// The best one-second-or-longer window of applied events (acknowledged writes are counted
-/// at sampling time only approximately, so this is the drain rate after the writes stop plus
-/// the pending-count drops during them).
-pub(super) fn peak_apply_rate(samples: &[(Instant, i64)]) -> f64 {
+/// The best one-second-or-longer window of applied events.
+pub(super) fn peak_apply_rate(samples: &[Sample]) -> f64 {
     let mut peak = 0.0f64;
-    for (i, (t0, p0)) in samples.iter().enumerate() {
-        for (t1, p1) in &samples[i + 1..] {
-            let secs = t1.duration_since(*t0).as_secs_f64();
-            if secs >= 1.0 {
-                // Pending falling while no writes arrive is pure apply rate.
-                if p1 < p0 {
-                    peak = peak.max((p0 - p1) as f64 / secs);
-                }
-                break;
-            }
+    for (i, first) in samples.iter().enumerate() {
+        if let Some(later) = samples[i + 1..]
+            .iter()
+            .find(|s| s.at.duration_since(first.at).as_secs_f64() >= 1.0)
+        {
+            let secs = later.at.duration_since(first.at).as_secs_f64();
+            peak = peak.max((later.applied - first.applied) as f64 / secs);
         }
     }
     peak
+}
+
+/// Events applied per second over the sampling intervals in which any were applied.
+pub(super) fn mean_apply_rate(samples: &[Sample]) -> f64 {
+    let (applied, secs) = samples
+        .windows(2)
+        .filter(|w| w[1].applied > w[0].applied)
+        .fold((0, 0.0), |(applied, secs), w| {
+            (
+                applied + w[1].applied - w[0].applied,
+                secs + w[1].at.duration_since(w[0].at).as_secs_f64(),
+            )
+        });
+    if secs > 0.0 {
+        applied as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// From the last sample before `from` to the first one after `after` that saw nothing
+/// pending: what was applied and what each process spent.
+pub(super) fn window(samples: &[Sample], from: Instant, after: Instant) -> Option<Window> {
+    let start = samples.iter().rev().find(|s| s.at <= from)?;
+    let end = samples.iter().find(|s| s.at >= after && s.pending == 0)?;
+    let secs = end.at.duration_since(start.at).as_secs_f64();
+    let events_applied = end.applied - start.applied;
+    let cpu_us = end
+        .cpu_ticks
+        .iter()
+        .map(|(name, ticks)| {
+            let spent = ticks.saturating_sub(start.cpu_ticks.get(name).copied().unwrap_or(*ticks));
+            (name.clone(), spent as f64 * 1e6 / CLOCK_TICKS_PER_SEC)
+        })
+        .collect();
+    Some(Window {
+        secs,
+        events_applied,
+        events_per_sec: if secs > 0.0 {
+            events_applied as f64 / secs
+        } else {
+            0.0
+        },
+        cpu_us,
+    })
+}
+
+/// Linux's `USER_HZ`, the unit of `/proc/PID/stat`'s CPU times (100 on every architecture
+/// Seatflow runs on).
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }

@@ -55,8 +55,6 @@ impl PhaseLog {
 /// Licensing convergence after the last acknowledged write.
 pub(super) struct Convergence {
     pub(super) converged: bool,
-    /// When it converged (or gave up waiting).
-    pub(super) at: Instant,
     pub(super) ms: Option<f64>,
 }
 
@@ -69,6 +67,8 @@ pub(super) struct Run {
     /// Each tenant's licensed groups (server ids).
     pub(super) licensed: Vec<BTreeSet<String>>,
     pub(super) log: PhaseLog,
+    /// The probe phase's start and end, and the memberships its PATCHes changed.
+    pub(super) probe_window: Option<(Instant, Instant, u64)>,
 }
 
 /// Creates one license per tenant through the admin API.
@@ -305,6 +305,7 @@ impl Run {
         }
         let idp = self.runner.options.idp;
         let at = PhaseLog::start(&self.runner);
+        let mut changed = 0u64;
         for (t, tenant) in self.tenants.iter().enumerate() {
             let plan = &self.plans[t];
             for g in 0..self.spec.groups {
@@ -317,6 +318,7 @@ impl Run {
                     let members = flows::known(tenant, plan, &batches[p % batches.len()]);
                     for add in [false, true] {
                         let step = flows::probe_patch(idp, group, add, &members, size);
+                        changed += step.as_ref().map_or(0, |_| members.len() as u64);
                         self.runner
                             .steps(t, tenant, step.into_iter().collect())
                             .await;
@@ -324,6 +326,7 @@ impl Run {
                 }
             }
         }
+        self.probe_window = Some((at.0, Instant::now(), changed));
         self.log.end_writes(&self.runner, "member PATCH probes", at);
     }
 
@@ -366,7 +369,7 @@ impl Run {
         let (spec, tenants, plans) = (&self.spec, &self.tenants, &self.plans);
         let concurrency = runner.concurrency();
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
-        run_all(
+        let lanes = run_all(
             (0..concurrency as u64).map(|lane| async move {
                 let mut n = lane;
                 while Instant::now() < deadline {
@@ -378,8 +381,18 @@ impl Run {
                 }
             }),
             concurrency,
-        )
-        .await;
+        );
+        // Licensing may converge meanwhile: note when, for `final_convergence`.
+        let watch = async {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            if let Some(at) = wait_converged(runner, tenants, left).await {
+                let mut seen = runner.converged_during_reads.lock().expect("converged");
+                seen.get_or_insert(at);
+            }
+        };
+        tokio::join!(lanes, watch);
         self.log.end(&self.runner, name, at);
     }
 
@@ -427,13 +440,25 @@ impl Run {
     /// Convergence: every license without pending events, timed from the last acknowledged
     /// write.
     pub(super) async fn final_convergence(&mut self) -> Convergence {
+        let waiting = PhaseLog::start(&self.runner);
         let last_ack = *self.runner.last_ack.lock().expect("last ack");
-        let converged_when = wait_converged(
-            &self.runner,
-            &self.tenants,
-            self.runner.options.converge_timeout,
-        )
-        .await;
+        let seen = *self
+            .runner
+            .converged_during_reads
+            .lock()
+            .expect("converged");
+        // Seen converged in a read-only phase after the last write: that was the moment.
+        let converged_when = match seen {
+            Some(at) if last_ack.is_none_or(|last| at > last) => Some(at),
+            _ => {
+                wait_converged(
+                    &self.runner,
+                    &self.tenants,
+                    self.runner.options.converge_timeout,
+                )
+                .await
+            }
+        };
         let converged = converged_when.is_some();
         let converged_at = converged_when.unwrap_or_else(Instant::now);
         let ms = (converged && last_ack.is_some()).then(|| {
@@ -442,17 +467,8 @@ impl Run {
                 .as_secs_f64()
                 * 1000.0
         });
-        let total = self.runner.stats.lock().expect("stats").total();
-        self.log.end(
-            &self.runner,
-            "licensing convergence",
-            (last_ack.unwrap_or(converged_at), total),
-        );
-        Convergence {
-            converged,
-            at: converged_at,
-            ms,
-        }
+        self.log.end(&self.runner, "licensing convergence", waiting);
+        Convergence { converged, ms }
     }
 }
 

@@ -77,6 +77,9 @@ pub(super) struct Runner {
     pub(super) resolved_unknown: AtomicU64,
     pub(super) bad_answers: AtomicU64,
     pub(super) last_ack: Mutex<Option<Instant>>,
+    /// When licensing was first seen converged during a read-only phase (none writes, so the
+    /// convergence after the writes before it is timed there, not after the phase).
+    pub(super) converged_during_reads: Mutex<Option<Instant>>,
     pub(super) bar: ProgressBar,
 }
 
@@ -202,6 +205,7 @@ impl Runner {
             resolved_unknown: AtomicU64::new(0),
             bad_answers: AtomicU64::new(0),
             last_ack: Mutex::new(None),
+            converged_during_reads: Mutex::new(None),
             bar,
         })
     }
