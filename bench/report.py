@@ -5,6 +5,7 @@ import sys
 
 pg_tps = float(sys.argv[1] or 0)
 out = sys.argv[2]
+idps = sys.argv[3:]
 
 
 def load(name):
@@ -44,22 +45,29 @@ def row(name, value, unit, target, ok, note=""):
 
 post = kind(large, "POST /Users")
 row("pgbench single-row INSERT, 32 clients", pg_tps, "TPS", "(ceiling)", lambda v: True)
-row("POST /Users acknowledged, 32 conns", field(post, "per_sec"), "req/s", f">= {pg_tps / 2:,.0f} (50% pgbench)", lambda v: v >= pg_tps / 2)
+row("POST /Users acknowledged, 32 conns", field(post, "per_sec"), "req/s", f">= {pg_tps / 4:,.0f} (0.25x pgbench)", lambda v: v >= pg_tps / 4)
 row("POST /Users p99", field(post, "p99_ms"), "ms", "<= 50 ms", lambda v: v <= 50)
 look = kind(large, "GET /Users?filter=userName (lookup)")
 users = large["spec"]["users"] if large else 0
-row(f"GET /Users?filter=userName eq, {users:,}-user license", field(look, "per_sec"), "req/s", ">= 10,000 req/s", lambda v: v >= 10000)
+# The lookup and entitlement ratios to pgbench select-only are bench/side-by-side.sh's.
+row(f"GET /Users?filter=userName eq, {users:,}-user license (info)", field(look, "per_sec"), "req/s", "-", lambda v: True)
 small = kind(sync, "PATCH /Groups add 100 members")
 big = kind(large, "PATCH /Groups add 100 members")
-row(f"100-member add PATCH p50, group of {sync['spec']['members_per_group'] if sync else '?'}", field(small, "p50_ms"), "ms", "<= 10 ms", lambda v: v <= 10)
-row(f"100-member add PATCH p50, group of {users:,}", field(big, "p50_ms"), "ms", "<= 10 ms", lambda v: v <= 10)
-ratio = None if small is None or big is None else big["p50_ms"] / max(small["p50_ms"], 0.001)
-row("  ratio big/small group", ratio, "x", "<= 2x", lambda v: v <= 2)
-conv = sync.get("initial_convergence_ms") if sync else None
-row(f"initial sync {sync['spec']['users'] if sync else '?'} users/10 groups: converged after last write", conv, "ms", "<= 5,000 ms", lambda v: v <= 5000)
+row(f"100-member add PATCH p50, group of {sync['spec']['members_per_group'] if sync else '?'} (info)", field(small, "p50_ms"), "ms", "-", lambda v: True)
+row(f"100-member add PATCH p50, group of {users:,} (info)", field(big, "p50_ms"), "ms", "-", lambda v: True)
 ent = kind(sync, "GET /api/v1/entitlements")
-row("entitlement check", field(ent, "per_sec"), "req/s", ">= 15,000 req/s", lambda v: v >= 15000)
-row("entitlement check p99", field(ent, "p99_ms"), "ms", "<= 5 ms", lambda v: v <= 5)
+row("entitlement check during the sync (info)", field(ent, "per_sec"), "req/s", "-", lambda v: True)
+# Every burst shape converges <= 2 s after its last acknowledged write (10,000 users).
+converge = lambda v: v <= 2000
+for name, r in [("A (Entra, probes, reads)", sync)] + [(f"C --idp {i}", load(f"idp-{i}.json")) for i in idps] + [("embedded", embedded)]:
+    row(f"{name}: initial sync converged after last write", r.get("initial_convergence_ms") if r else None, "ms", "<= 2,000 ms", converge)
+    row(f"{name}: converged after the run's last write", r.get("convergence_ms") if r else None, "ms", "<= 2,000 ms", converge)
+probes = sync.get("probes") if sync else None
+if probes:
+    cpu = ", ".join(f"{n} {v:.1f}" for n, v in probes["cpu_us_per_change"].items())
+    w = probes["window"]
+    rows.append(("A probes: memberships changed", f"{probes['memberships_changed']:,}", f"{w['events_applied']:,} events in {w['secs']:.1f} s ({w['events_per_sec']:.0f}/s)", "", "", ""))
+    rows.append(("A probes: CPU us per changed membership", cpu, "", "", "", ""))
 row("embedded (SQLite) SCIM writes", embedded["writes_per_sec"] if embedded else None, "req/s", ">= 1,000 writes/s", lambda v: v >= 1000)
 mem = lambda r, n: r["memory"].get(n, {}).get("peak_rss_mb") if r else None
 api_rss = max([m for m in (mem(sync, "api"), mem(large, "api")) if m is not None], default=None)
@@ -67,7 +75,8 @@ worker_rss = max([m for m in (mem(sync, "worker"), mem(large, "worker")) if m is
 row("API peak RSS (distributed)", api_rss, "MB", "<= 150 MB", lambda v: v <= 150)
 row("worker peak RSS", worker_rss, "MB", "<= 100 MB", lambda v: v <= 100)
 row("embedded API peak RSS (info)", mem(embedded, "api"), "MB", "-", lambda v: True)
-for name, r in (("distributed sync", sync), ("distributed large", large), ("embedded sync", embedded)):
+checked = [("distributed sync", sync), ("distributed large", large)] + [(f"idp {i}", load(f"idp-{i}.json")) for i in idps] + [("embedded sync", embedded)]
+for name, r in checked:
     if r:
         seats = "seats OK" if all(s["ok"] for s in r["seat_checks"]) else "SEATS WRONG"
         ledger = "ledger OK" if not r["ledger_problems"] else f"LEDGER {len(r['ledger_problems'])} problems"

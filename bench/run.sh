@@ -4,12 +4,14 @@
 #   2. distributed mode: release seatflow-api + seatflow-worker on PostgreSQL + RabbitMQ, under
 #      seatflow-loadgen: (A) an Entra-shaped initial sync with probes and entitlement checks,
 #      (B) a large license: POST /Users alone, member PATCHes into one big group, lookups;
+#      (C) each identity-provider profile (`--idp`) in turn, an initial sync and one cycle;
 #   3. the embedded default (SQLite, in-process worker) under the same Entra-shaped sync;
 # and prints every figure next to its target and its ratio to the pgbench ceiling.
 # Everything runs on 127.0.0.1; its own database, SQLite file and queue prefix are removed at
 # the end. The per-tenant rate limit is off: these runs measure capacity, one tenant at a time.
 # Sizes (environment): BENCH_SYNC_USERS (10000), BENCH_LARGE_USERS (100000),
-# BENCH_PGBENCH_SECS (15), BENCH_READ_SECS (10). Reports: $BENCH_OUT (bench/out)/*.json.
+# BENCH_PGBENCH_SECS (15), BENCH_READ_SECS (10), BENCH_IDPS (all eight profiles).
+# Reports: $BENCH_OUT (bench/out)/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,7 @@ SYNC_USERS="${BENCH_SYNC_USERS:-10000}"
 LARGE_USERS="${BENCH_LARGE_USERS:-100000}"
 PGBENCH_SECS="${BENCH_PGBENCH_SECS:-15}"
 READ_SECS="${BENCH_READ_SECS:-10}"
+IDPS="${BENCH_IDPS:-entra okta onelogin jumpcloud pingone rippling authentik keycloak}"
 OUT="${BENCH_OUT:-bench/out}"
 TARGET="${CARGO_TARGET_DIR:-target}/release"
 RUN="$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -90,6 +93,13 @@ loadgen --url "$URL" --pid "api=$API" --pid "worker=$WORKER" --seed 2 \
   --users "$LARGE_USERS" --no-user-filter --groups 1 --members-per-group "$LARGE_USERS" --batch 100 \
   --licensed-groups 0 --concurrency 32 --probe-patches 20 --lookup-secs "$READ_SECS" \
   --incremental-cycles 0 --json "$OUT/distributed-large.json" || true
+echo "-- C: every identity-provider profile, $SYNC_USERS users each (initial sync + one incremental cycle)"
+for idp in $IDPS; do
+  loadgen --url "$URL" --pid "api=$API" --pid "worker=$WORKER" --seed 4 --idp "$idp" \
+    --users "$SYNC_USERS" --groups 10 --members-per-group $((SYNC_USERS / 10)) --batch 100 \
+    --seats $((SYNC_USERS * 8 / 10)) --concurrency 32 --incremental-cycles 1 \
+    --json "$OUT/idp-$idp.json" || true
+done
 kill "$WORKER" "$API"; wait "$WORKER" "$API" 2>/dev/null || true; PIDS=()
 unset SEATFLOW_AMQP_URL
 
@@ -105,4 +115,4 @@ loadgen --url "$URL" --pid "api=$API" --seed 3 \
 kill "$API"; wait "$API" 2>/dev/null || true; PIDS=()
 
 echo "== results ($(nproc) cores, $(date -u +%FT%TZ), $(( $(date +%s) - T0 )) s)"
-python3 bench/report.py "$PG_TPS" "$OUT"
+python3 bench/report.py "$PG_TPS" "$OUT" $IDPS
