@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use seatflow_scim::limits::Limits;
-use seatflow_scim::patch::{self, PatchRequest};
+use seatflow_scim::patch::{self, MemberChange, PatchOp, PatchRequest};
 use seatflow_scim::{ResourceKind, resource};
 use serde_json::{Map, Value, json};
 
@@ -50,6 +50,40 @@ static GROUP: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     }))
 });
 
+/// The PATCH path's errors are all the client's to fix: a 400.
+fn assert_bad_request(error: &seatflow_scim::Error) {
+    assert!(
+        matches!(error, seatflow_scim::Error::BadRequest(..)),
+        "{error}"
+    );
+}
+
+/// Applies `operations` to a copy of `stored`, as the API does to a stored `noun`. On success
+/// `check` sees the member changes and the patched document, which must then type and index
+/// (`fields`) or fail with a 400; a failed PATCH is a 400 and leaves the document unchanged.
+fn patch_stored<T>(
+    kind: ResourceKind,
+    noun: &str,
+    stored: &Map<String, Value>,
+    operations: &[PatchOp],
+    check: impl FnOnce(&[MemberChange], &Map<String, Value>),
+    fields: impl FnOnce(Map<String, Value>) -> seatflow_scim::Result<T>,
+) {
+    let mut doc = stored.clone();
+    match patch::apply(kind, &mut doc, operations, &Limits::DEFAULT) {
+        Ok(changes) => {
+            check(&changes, &doc);
+            if let Err(error) = resource::normalize(kind, doc).and_then(fields) {
+                assert_bad_request(&error);
+            }
+        }
+        Err(error) => {
+            assert_bad_request(&error);
+            assert_eq!(doc, *stored, "a failed PATCH changed the {noun}");
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -57,71 +91,35 @@ fuzz_target!(|data: &[u8]| {
     let request = match PatchRequest::from_json(&body, &Limits::DEFAULT) {
         Ok(request) => request,
         Err(error) => {
-            assert!(
-                matches!(error, seatflow_scim::Error::BadRequest(..)),
-                "{error}"
-            );
+            assert_bad_request(&error);
             return;
         }
     };
 
-    let mut user = USER.clone();
-    match patch::apply(
+    patch_stored(
         ResourceKind::User,
-        &mut user,
+        "user",
+        &USER,
         &request.operations,
-        &Limits::DEFAULT,
-    ) {
-        Ok(changes) => {
+        |changes, _| {
             assert!(
                 changes.is_empty(),
                 "a user PATCH changed members: {changes:?}"
             );
-            let indexed = resource::normalize(ResourceKind::User, user)
-                .and_then(resource::user_fields_from_doc);
-            if let Err(error) = indexed {
-                assert!(
-                    matches!(error, seatflow_scim::Error::BadRequest(..)),
-                    "{error}"
-                );
-            }
-        }
-        Err(error) => {
-            assert!(
-                matches!(error, seatflow_scim::Error::BadRequest(..)),
-                "{error}"
-            );
-            assert_eq!(user, *USER, "a failed PATCH changed the user");
-        }
-    }
-
-    let mut group = GROUP.clone();
-    match patch::apply(
+        },
+        resource::user_fields_from_doc,
+    );
+    patch_stored(
         ResourceKind::Group,
-        &mut group,
+        "group",
+        &GROUP,
         &request.operations,
-        &Limits::DEFAULT,
-    ) {
-        Ok(_) => {
+        |_, group| {
             assert!(
                 group.keys().all(|key| !key.eq_ignore_ascii_case("members")),
                 "members landed in the group document: {group:?}"
             );
-            let indexed = resource::normalize(ResourceKind::Group, group)
-                .and_then(resource::group_fields_from_doc);
-            if let Err(error) = indexed {
-                assert!(
-                    matches!(error, seatflow_scim::Error::BadRequest(..)),
-                    "{error}"
-                );
-            }
-        }
-        Err(error) => {
-            assert!(
-                matches!(error, seatflow_scim::Error::BadRequest(..)),
-                "{error}"
-            );
-            assert_eq!(group, *GROUP, "a failed PATCH changed the group");
-        }
-    }
+        },
+        resource::group_fields_from_doc,
+    );
 });

@@ -23,26 +23,45 @@ pub enum Backend {
     Postgres,
 }
 
+/// One `#[tokio::test]` (multi-threaded, two workers, like every test here) per `name => run`,
+/// where `run` is the future the test awaits; attributes (doc comments) before a name stay on it.
+#[macro_export]
+macro_rules! tokio_tests {
+    ($($(#[$attr:meta])* $name:ident => $run:expr),* $(,)?) => {
+        $(
+            $(#[$attr])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $run.await
+            }
+        )*
+    };
+}
+
+/// For each `module => variant`, a `mod module` with one test per listed
+/// `async fn name(variant)`: the shared body of `both_backends!`, `all_transports!` and
+/// `embedded_and_distributed!`, which differ only in their variants.
+#[macro_export]
+macro_rules! tests_per_variant {
+    ([$($module:ident => $variant:expr),* $(,)?], $names:tt) => {
+        $($crate::tests_per_variant!(@module $module, $variant, $names);)*
+    };
+    // One module at a time: a macro cannot repeat the names inside the repetition of modules.
+    (@module $module:ident, $variant:expr, [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $crate::tokio_tests!($($name => super::$name($variant)),*);
+        }
+    };
+}
+
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(backend: Backend)`.
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Backend::Postgres).await
-                }
-            )*
-        }
+        $crate::tests_per_variant!(
+            [on_sqlite => $crate::Backend::Sqlite, on_postgres => $crate::Backend::Postgres],
+            [$($name),*]
+        );
     };
 }
 
@@ -218,13 +237,9 @@ impl TestServer {
 
     /// The license's sync health (`GET /api/v1/licenses/{id}/sync`).
     pub async fn sync(&self, license_id: &str) -> Value {
-        let (status, body) = read(
-            self.admin(Method::GET, &format!("/api/v1/licenses/{license_id}/sync"))
-                .send()
-                .await
-                .expect("sync request"),
-        )
-        .await;
+        let (status, body) = self
+            .admin_get(&format!("/api/v1/licenses/{license_id}/sync"))
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -250,6 +265,36 @@ impl TestServer {
         self.client
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(&self.admin_token)
+    }
+
+    /// Sends an admin API request with an optional JSON body, like [`Tenant::send`]; returns the
+    /// status and the parsed body.
+    pub async fn admin_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.admin(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("admin request")).await
+    }
+
+    /// `GET` of an admin API path: status and body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.admin_send(Method::GET, path, None).await
+    }
+
+    /// Makes these groups the license's licensed groups (`PUT …/licensed-groups`), which must
+    /// succeed.
+    pub async fn license_groups(&self, license_id: &str, group_ids: Value) {
+        let path = format!("/api/v1/licenses/{license_id}/licensed-groups");
+        let (status, body) = self
+            .admin_send(Method::PUT, &path, Some(json!({ "group_ids": group_ids })))
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     /// Creates a license through the admin API and returns a client for its SCIM tenant.
@@ -643,22 +688,13 @@ impl Transport {
 #[macro_export]
 macro_rules! embedded_and_distributed {
     ($($name:ident),* $(,)?) => {
-        mod embedded_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Transport::EmbeddedSqlite).await
-                }
-            )*
-        }
-        mod postgres_rabbitmq {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Transport::RabbitMq).await
-                }
-            )*
-        }
+        $crate::tests_per_variant!(
+            [
+                embedded_sqlite => $crate::Transport::EmbeddedSqlite,
+                postgres_rabbitmq => $crate::Transport::RabbitMq,
+            ],
+            [$($name),*]
+        );
     };
 }
 
@@ -666,29 +702,13 @@ macro_rules! embedded_and_distributed {
 #[macro_export]
 macro_rules! all_transports {
     ($($name:ident),* $(,)?) => {
-        mod embedded_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Transport::EmbeddedSqlite).await
-                }
-            )*
-        }
-        mod embedded_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Transport::EmbeddedPostgres).await
-                }
-            )*
-        }
-        mod rabbitmq {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Transport::RabbitMq).await
-                }
-            )*
-        }
+        $crate::tests_per_variant!(
+            [
+                embedded_sqlite => $crate::Transport::EmbeddedSqlite,
+                embedded_postgres => $crate::Transport::EmbeddedPostgres,
+                rabbitmq => $crate::Transport::RabbitMq,
+            ],
+            [$($name),*]
+        );
     };
 }

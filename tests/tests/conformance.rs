@@ -205,12 +205,12 @@ async fn etags_and_conditional_requests(backend: Backend) {
     let (_, user) = read(response).await;
     assert_eq!(user["meta"]["version"], etag.as_str());
 
-    let not_modified = tenant
-        .request(Method::GET, &path)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    // A request for the user that names a version in a conditional header.
+    let conditional = |method: Method, header: &str, tag: &str| {
+        let request = tenant.request(method, &path).header(header, tag);
+        async move { request.send().await.unwrap() }
+    };
+    let not_modified = conditional(Method::GET, "if-none-match", &etag).await;
     assert_eq!(not_modified.status(), 304);
     assert_eq!(not_modified.headers()["etag"], etag.as_str());
 
@@ -237,32 +237,11 @@ async fn etags_and_conditional_requests(backend: Backend) {
     assert_ne!(new_etag, etag);
     assert_eq!(read(ok).await.1["meta"]["version"], new_etag.as_str());
     // The old tag no longer matches a read or a delete.
-    let stale = tenant
-        .request(Method::GET, &path)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let stale = conditional(Method::GET, "if-none-match", &etag).await;
     assert_eq!(stale.status(), 200);
-    let (status, _) = read(
-        tenant
-            .request(Method::DELETE, &path)
-            .header("if-match", &etag)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = read(conditional(Method::DELETE, "if-match", &etag).await).await;
     assert_eq!(status, 412);
-    let (status, _) = read(
-        tenant
-            .request(Method::DELETE, &path)
-            .header("if-match", &new_etag)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = read(conditional(Method::DELETE, "if-match", &new_etag).await).await;
     assert_eq!(status, 204);
 }
 
@@ -275,38 +254,27 @@ async fn patch_response_rules(backend: Backend) {
     let add = patch_op(
         json!([{"op": "add", "path": "members", "value": [{"value": ids[0], "display": "Ann A."}]}]),
     );
-    let patch = |path: &str, prefer: Option<&str>| {
+    // Sends `body` as a PATCH of `path`, with `Prefer: prefer` if given.
+    let patch = |path: &str, prefer: Option<&str>, body: &Value| {
         let mut request = tenant
             .request(Method::PATCH, path)
-            .header("content-type", "application/scim+json");
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
         if let Some(prefer) = prefer {
             request = request.header("prefer", prefer);
         }
-        request
+        async move { request.send().await.unwrap() }
     };
     // Groups: 204 by default; the member keeps the display it was sent with.
-    let (status, _) = read(
-        patch(&group_path, None)
-            .body(add.to_string())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = read(patch(&group_path, None, &add).await).await;
     assert_eq!(status, 204);
     assert_eq!(
         tenant.get(&group_path).await.1["members"][0]["display"],
         "Ann A."
     );
     // `attributes` → 200 with the resource (RFC 7644 §3.5.2 MUST).
-    let (status, body) = read(
-        patch(&format!("{group_path}?attributes=members"), None)
-            .body(add.to_string())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let members = format!("{group_path}?attributes=members");
+    let (status, body) = read(patch(&members, None, &add).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["members"][0]["value"], ids[0].as_str());
     assert!(body.get("displayName").is_none());
@@ -314,27 +282,12 @@ async fn patch_response_rules(backend: Backend) {
     // 200 with Prefer: return=representation (and Preference-Applied).
     let user_path = format!("/Users/{}", ids[1]);
     let title = patch_op(json!([{"op": "replace", "path": "title", "value": "t"}]));
-    let (status, body) = read(
-        patch(&user_path, None)
-            .body(title.to_string())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = read(patch(&user_path, None, &title).await).await;
     assert_eq!((status, body["title"].as_str()), (200, Some("t")));
-    let minimal = patch(&user_path, Some("return=minimal"))
-        .body(title.to_string())
-        .send()
-        .await
-        .unwrap();
+    let minimal = patch(&user_path, Some("return=minimal"), &title).await;
     assert_eq!(minimal.headers()["preference-applied"], "return=minimal");
     assert_eq!(read(minimal).await, (204, Value::Null));
-    let response = patch(&user_path, Some("return=representation"))
-        .body(title.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = patch(&user_path, Some("return=representation"), &title).await;
     assert_eq!(
         response.headers()["preference-applied"],
         "return=representation"
@@ -342,17 +295,8 @@ async fn patch_response_rules(backend: Backend) {
     let (status, body) = read(response).await;
     assert_eq!((status, body["title"].as_str()), (200, Some("t")));
     // Minimal does not override `attributes`.
-    let (status, body) = read(
-        patch(
-            &format!("{user_path}?attributes=title"),
-            Some("return=minimal"),
-        )
-        .body(title.to_string())
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let projected = format!("{user_path}?attributes=title");
+    let (status, body) = read(patch(&projected, Some("return=minimal"), &title).await).await;
     assert_eq!((status, body["title"].as_str()), (200, Some("t")));
 }
 
@@ -539,16 +483,9 @@ async fn filters_on_the_seat_extension(backend: Backend) {
         )
         .await;
     assert_eq!(status, 201, "{group}");
-    let response = server
-        .admin(
-            Method::PUT,
-            &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
-        )
-        .json(&json!({"group_ids": [group["id"]]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    server
+        .license_groups(&tenant.license_id, json!([group["id"]]))
+        .await;
     server
         .converged(&tenant.license_id, std::time::Duration::from_secs(30))
         .await;

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use reqwest::Method;
 use seatflow_queue::outbox as outbox_store;
 use seatflow_store::db::schema::{licenses, outbox, seats};
-use seatflow_tests::{Backend, TestServer, read};
+use seatflow_tests::{Backend, TestServer};
 use serde_json::{Value, json};
 
 fn repo_root() -> PathBuf {
@@ -20,14 +19,7 @@ fn repo_root() -> PathBuf {
 }
 
 async fn dashboard(server: &TestServer) -> Value {
-    let (status, body) = read(
-        server
-            .admin(Method::GET, "/api/v1/dashboard")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = server.admin_get("/api/v1/dashboard").await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -156,14 +148,7 @@ async fn the_dashboard_shows_what_the_api_reports() {
     server
         .converged(&tenant.license_id, Duration::from_secs(30))
         .await;
-    let (status, letters) = read(
-        server
-            .admin(Method::GET, "/api/v1/dead-letters")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, letters) = server.admin_get("/api/v1/dead-letters").await;
     assert_eq!(status, 200);
     assert_eq!(letters, json!([]));
 }

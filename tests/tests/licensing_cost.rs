@@ -10,9 +10,8 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use seatflow_runtime::telemetry::LICENSING_USERS_EXAMINED;
-use seatflow_tests::{Backend, TestServer, both_backends, patch_op, read};
+use seatflow_tests::{Backend, TestServer, both_backends, patch_op};
 use serde_json::{Value, json};
 
 both_backends!(a_membership_patch_costs_its_changed_members_only);
@@ -55,19 +54,9 @@ async fn a_membership_patch_costs_its_changed_members_only(backend: Backend) {
         )
         .await;
     let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
-    let (status, _) = read(
-        server
-            .admin(
-                Method::PUT,
-                &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
-            )
-            .json(&json!({"group_ids": [group["id"]]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    server
+        .license_groups(&tenant.license_id, json!([group["id"]]))
+        .await;
     let before = examined();
     server.converged(&tenant.license_id, CONVERGE).await;
     let full = examined() - before;
@@ -97,16 +86,8 @@ async fn a_membership_patch_costs_its_changed_members_only(backend: Backend) {
     }
     let sync = server.sync(&tenant.license_id).await;
     assert_eq!(sync["dead_letters"], 0);
-    let (_, license) = read(
-        server
-            .admin(
-                Method::GET,
-                &format!("/api/v1/licenses/{}", tenant.license_id),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, license) = server
+        .admin_get(&format!("/api/v1/licenses/{}", tenant.license_id))
+        .await;
     assert_eq!(license["seats_used"], GROUP, "{license}");
 }

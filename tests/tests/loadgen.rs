@@ -16,40 +16,42 @@ use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use seatflow_api::http::wire::NormalizedIo;
 use seatflow_tests::loadgen::{self, Idp, Options, Report};
-use seatflow_tests::{Backend, TestServer};
+use seatflow_tests::{Backend, TestServer, tokio_tests};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Two tenants of 40 users, 3 groups of 15 (2 licensed) and 20 seats, 8 connections, plus `extra`.
-fn small_burst(url: &str, admin_token: &str, extra: &[&str]) -> Options {
+/// A burst against `url`: tenants of 40 users in groups of 15, written in batches of 4, with
+/// 20 seats, from 8 connections, converging within 20 s; `shape` adds the test's own options.
+fn burst(url: &str, admin_token: &str, shape: &[&str]) -> Options {
     let token = format!("--admin-token={admin_token}");
     let mut args = vec![
         "seatflow-loadgen",
         "--url",
         url,
         &token,
-        "--tenants",
-        "2",
         "--users",
         "40",
-        "--groups",
-        "3",
         "--members-per-group",
         "15",
         "--batch",
         "4",
         "--seats",
         "20",
-        "--licensed-groups",
-        "2",
         "--concurrency",
         "8",
         "--converge-timeout",
         "20",
         "--quiet",
     ];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(shape);
     Options::parse_from(args)
+}
+
+/// Two tenants of 40 users, 3 groups of 15 (2 licensed) and 20 seats, 8 connections, plus `extra`.
+fn small_burst(url: &str, admin_token: &str, extra: &[&str]) -> Options {
+    let mut shape = vec!["--tenants", "2", "--groups", "3", "--licensed-groups", "2"];
+    shape.extend_from_slice(extra);
+    burst(url, admin_token, &shape)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,17 +184,12 @@ impl axum::serve::Listener for Normalizing {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_whose_answer_was_lost_are_retried_and_the_ledger_stays_exact() {
-    lossy(Idp::Entra).await;
-}
-
-/// authentik POSTs first and looks a resource up only after a 409: the path a lost answer
-/// takes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_answers_to_authentik_shaped_writes_keep_the_ledger_exact() {
-    lossy(Idp::Authentik).await;
-}
+tokio_tests!(
+    writes_whose_answer_was_lost_are_retried_and_the_ledger_stays_exact => lossy(Idp::Entra),
+    /// authentik POSTs first and looks a resource up only after a 409: the path a lost answer
+    /// takes.
+    lost_answers_to_authentik_shaped_writes_keep_the_ledger_exact => lossy(Idp::Authentik),
+);
 
 /// A small burst of `idp` behind the [`LossyProxy`], riding out its outages.
 async fn lossy(idp: Idp) {
@@ -248,38 +245,24 @@ async fn lossy(idp: Idp) {
 /// One tenant of 40 users in 2 groups of 15 (both licensed), 20 seats and two incremental
 /// cycles of 15 changes (the second re-enables users the first disabled), as `idp` sends them.
 fn profile_burst(url: &str, admin_token: &str, idp: Idp) -> Options {
-    let token = format!("--admin-token={admin_token}");
-    Options::parse_from([
-        "seatflow-loadgen",
-        "--url",
+    burst(
         url,
-        &token,
-        "--idp",
-        idp.name(),
-        "--tenants",
-        "1",
-        "--users",
-        "40",
-        "--groups",
-        "2",
-        "--members-per-group",
-        "15",
-        "--batch",
-        "4",
-        "--seats",
-        "20",
-        "--concurrency",
-        "8",
-        "--incremental-cycles",
-        "2",
-        "--changes-per-cycle",
-        "15",
-        "--seed",
-        "3",
-        "--converge-timeout",
-        "20",
-        "--quiet",
-    ])
+        admin_token,
+        &[
+            "--idp",
+            idp.name(),
+            "--tenants",
+            "1",
+            "--groups",
+            "2",
+            "--incremental-cycles",
+            "2",
+            "--changes-per-cycle",
+            "15",
+            "--seed",
+            "3",
+        ],
+    )
 }
 
 /// What a clean run of `idp` must show; the problems found (empty: none).
@@ -392,12 +375,7 @@ async fn distributed(idp: Idp) {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entra_raw_quotes_on_postgres_and_rabbitmq() {
-    distributed(Idp::Entra).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn okta_put_updates_on_postgres_and_rabbitmq() {
-    distributed(Idp::Okta).await;
-}
+tokio_tests!(
+    entra_raw_quotes_on_postgres_and_rabbitmq => distributed(Idp::Entra),
+    okta_put_updates_on_postgres_and_rabbitmq => distributed(Idp::Okta),
+);

@@ -166,14 +166,7 @@ async fn dead_letters_are_listed_and_replayed() {
     server
         .converged(&tenant.license_id, Duration::from_secs(30))
         .await;
-    let (status, letters) = read(
-        server
-            .admin(Method::GET, "/api/v1/dead-letters")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, letters) = server.admin_get("/api/v1/dead-letters").await;
     assert_eq!(status, 200);
     assert_eq!(letters.as_array().unwrap().len(), 1);
     assert_eq!(letters[0]["id"], poison);
@@ -220,14 +213,7 @@ async fn in_rabbitmq_mode_queue_depths_come_from_the_broker() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = read(
-            server
-                .admin(Method::GET, "/api/v1/dashboard")
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = server.admin_get("/api/v1/dashboard").await;
         assert_eq!(status, 200);
         assert_eq!(body["mode"], "rabbitmq");
         let queue = body["samples"]

@@ -40,19 +40,9 @@ async fn burst(server: &TestServer, tenant: &Tenant, users: usize) -> usize {
         "new users and groups cannot move a seat: no event"
     );
     let group_id = group["id"].as_str().unwrap().to_owned();
-    let (status, _) = read(
-        server
-            .admin(
-                Method::PUT,
-                &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
-            )
-            .json(&json!({"group_ids": [group_id]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    server
+        .license_groups(&tenant.license_id, json!([group_id]))
+        .await;
     events += 1;
     let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
     let group_path = format!("/Groups/{group_id}");
@@ -162,15 +152,7 @@ async fn embedded_poison_event_is_dead_lettered_and_replayable(backend: Backend)
     let poison = plant_poison(&server, &tenant).await;
     let sync = wait_for_dead_letter(&server, &tenant).await;
     assert_eq!(sync["pending_events"], 0);
-    let dead = dead_letter(&server, poison);
-    assert_eq!(dead.attempts, 3);
-    assert!(
-        dead.last_error
-            .as_deref()
-            .unwrap()
-            .contains("unreadable payload"),
-        "{dead:?}"
-    );
+    assert_poison_is_dead(&server, poison);
 
     repair(&server, poison).await;
     let replayed = server
@@ -230,13 +212,22 @@ fn assert_applied(server: &TestServer, tenant: &Tenant, id: i64) {
     assert_eq!(row.1, "applied", "{rows:?}");
 }
 
-fn dead_letter(server: &TestServer, id: i64) -> outbox_store::DeadLetter {
+/// The planted poison event is a dead letter after its three attempts, with the reason.
+fn assert_poison_is_dead(server: &TestServer, id: i64) {
     let mut conn = server.db.checkout().unwrap();
-    outbox_store::dead_letters(&mut conn)
+    let dead = outbox_store::dead_letters(&mut conn)
         .unwrap()
         .into_iter()
         .find(|d| d.id == id)
-        .expect("the poison event is a dead letter")
+        .expect("the poison event is a dead letter");
+    assert_eq!(dead.attempts, 3);
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreadable payload"),
+        "{dead:?}"
+    );
 }
 
 /// Fixes the payload, as an operator would after fixing the bug that wrote it.
@@ -298,14 +289,7 @@ async fn rabbitmq_poison_event_is_parked_with_its_error_and_replays() {
     let tenant = server.create_license("Pipeline", 10).await;
     let poison = plant_poison(&server, &tenant).await;
     wait_for_dead_letter(&server, &tenant).await;
-    let dead = dead_letter(&server, poison);
-    assert_eq!(dead.attempts, 3);
-    assert!(
-        dead.last_error
-            .as_deref()
-            .unwrap()
-            .contains("unreadable payload")
-    );
+    assert_poison_is_dead(&server, poison);
     assert_eq!(
         queue_depth(&parking).await,
         1,

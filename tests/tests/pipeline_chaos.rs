@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use seatflow_tests::chaos::{Deployment, during_burst};
-use seatflow_tests::{Backend, TestQueues, TestServer, amqp_url, read, unique_amqp_prefix};
+use seatflow_tests::{Backend, TestQueues, TestServer, amqp_url, unique_amqp_prefix};
 use serde_json::json;
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -147,19 +147,9 @@ async fn two_workers_never_exceed_the_seats() {
         .post("/Groups", json!({"displayName": "Everyone"}))
         .await;
     let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
-    let (status, _) = read(
-        server
-            .admin(
-                reqwest::Method::PUT,
-                &format!("/api/v1/licenses/{}/licensed-groups", tenant.license_id),
-            )
-            .json(&json!({"group_ids": [group["id"]]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    server
+        .license_groups(&tenant.license_id, json!([group["id"]]))
+        .await;
 
     // Users join one by one from 16 connections: events spread over both workers.
     let assigned_now = |server: &TestServer| {
@@ -204,17 +194,9 @@ async fn two_workers_never_exceed_the_seats() {
     burst.await.unwrap();
     let sync = server.converged(&tenant.license_id, CONVERGE).await;
     peak = peak.max(assigned_now(&server));
-    let (_, license) = read(
-        server
-            .admin(
-                reqwest::Method::GET,
-                &format!("/api/v1/licenses/{}", tenant.license_id),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, license) = server
+        .admin_get(&format!("/api/v1/licenses/{}", tenant.license_id))
+        .await;
     println!("two workers, 120 joins for 10 seats: peak assigned {peak}, final {license}, {sync}");
     assert_eq!(assigned_now(&server), 10);
     assert_eq!(license["seats_used"], 10);

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use reqwest::Method;
-use seatflow_tests::{Backend, TestServer, both_backends, patch_op, read};
+use seatflow_tests::{Backend, TestServer, both_backends, patch_op};
 use serde_json::{Value, json};
 
 both_backends!(
@@ -20,17 +20,9 @@ async fn admin_api_requires_the_operator_token(backend: Backend) {
     assert!(tenant.tenant_url.ends_with("/scim/v2"));
     assert!(tenant.tenant_url.starts_with(&server.base_url));
 
-    let (status, license) = read(
-        server
-            .admin(
-                Method::GET,
-                &format!("/api/v1/licenses/{}", tenant.license_id),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, license) = server
+        .admin_get(&format!("/api/v1/licenses/{}", tenant.license_id))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(license["name"], "Fabrikam");
     assert_eq!(license["seats"], 25);
@@ -39,8 +31,13 @@ async fn admin_api_requires_the_operator_token(backend: Backend) {
     server.create_license("Second", 1).await;
     server.create_license("Third", 1).await;
     let page = |query: &'static str| {
-        let request = server.admin(Method::GET, &format!("/api/v1/licenses{query}"));
-        async move { read(request.send().await.unwrap()).await.1 }
+        let server = &server;
+        async move {
+            server
+                .admin_get(&format!("/api/v1/licenses{query}"))
+                .await
+                .1
+        }
     };
     let names = |v: Value| -> Vec<String> {
         v.as_array()
@@ -70,24 +67,12 @@ async fn admin_api_requires_the_operator_token(backend: Backend) {
     operator_as_tenant.token = server.admin_token.clone();
     assert_eq!(operator_as_tenant.get("/Users").await.0, 401);
 
-    let (status, body) = read(
-        server
-            .admin(Method::POST, "/api/v1/licenses")
-            .json(&json!({"name": "Bad", "seats": -1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let bad = json!({"name": "Bad", "seats": -1});
+    let (status, body) = server
+        .admin_send(Method::POST, "/api/v1/licenses", Some(bad))
+        .await;
     assert_eq!(status, 400, "{body}");
-    let (status, _) = read(
-        server
-            .admin(Method::GET, "/api/v1/licenses/no-such-license")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = server.admin_get("/api/v1/licenses/no-such-license").await;
     assert_eq!(status, 404);
 }
 
@@ -96,14 +81,7 @@ async fn token_rotation_keeps_old_token_until_revoked(backend: Backend) {
     let old = server.create_license("Northwind", 5).await;
     let tokens_path = format!("/api/v1/licenses/{}/tokens", old.license_id);
 
-    let (status, issued) = read(
-        server
-            .admin(Method::POST, &tokens_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, issued) = server.admin_send(Method::POST, &tokens_path, None).await;
     assert_eq!(status, 201, "{issued}");
     let mut new = old.clone();
     new.token = issued["secret_token"].as_str().unwrap().to_owned();
@@ -113,25 +91,11 @@ async fn token_rotation_keeps_old_token_until_revoked(backend: Backend) {
     assert_eq!(new.get("/Users").await.0, 200);
 
     // A third live token is refused: at most two.
-    let (status, body) = read(
-        server
-            .admin(Method::POST, &tokens_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = server.admin_send(Method::POST, &tokens_path, None).await;
     assert_eq!(status, 409, "{body}");
 
     // Listing never shows secrets.
-    let (_, listed) = read(
-        server
-            .admin(Method::GET, &tokens_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, listed) = server.admin_get(&tokens_path).await;
     let text = listed.to_string();
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert!(!text.contains(&old.token) && !text.contains(&new.token));
@@ -139,11 +103,11 @@ async fn token_rotation_keeps_old_token_until_revoked(backend: Backend) {
 
     // Revoking the old token takes effect at once.
     let revoke = format!("{tokens_path}/{}", old.token_id);
-    let (status, _) = read(server.admin(Method::DELETE, &revoke).send().await.unwrap()).await;
+    let (status, _) = server.admin_send(Method::DELETE, &revoke, None).await;
     assert_eq!(status, 204);
     assert_eq!(old.get("/Users").await.0, 401);
     assert_eq!(new.get("/Users").await.0, 200);
-    let (status, _) = read(server.admin(Method::DELETE, &revoke).send().await.unwrap()).await;
+    let (status, _) = server.admin_send(Method::DELETE, &revoke, None).await;
     assert_eq!(status, 404);
 }
 
@@ -230,30 +194,18 @@ async fn same_user_name_in_two_licenses_is_fine(backend: Backend) {
     let server = TestServer::start(backend).await;
     let a = server.create_license("A", 5).await;
     let b = server.create_license("B", 5).await;
-    assert_eq!(
-        a.post("/Users", json!({"userName": "shared@example.com"}))
-            .await
-            .0,
-        201
-    );
-    assert_eq!(
-        b.post("/Users", json!({"userName": "Shared@Example.com"}))
-            .await
-            .0,
-        201
-    );
-    assert_eq!(
-        a.post("/Groups", json!({"displayName": "Everyone"}))
-            .await
-            .0,
-        201
-    );
-    assert_eq!(
-        b.post("/Groups", json!({"displayName": "Everyone"}))
-            .await
-            .0,
-        201
-    );
+    for (tenant, path, body) in [
+        (&a, "/Users", json!({"userName": "shared@example.com"})),
+        (&b, "/Users", json!({"userName": "Shared@Example.com"})),
+        (&a, "/Groups", json!({"displayName": "Everyone"})),
+        (&b, "/Groups", json!({"displayName": "Everyone"})),
+    ] {
+        assert_eq!(
+            tenant.post(path, body.clone()).await.0,
+            201,
+            "{path} {body}"
+        );
+    }
 }
 
 async fn every_admin_route_rejects_scim_and_entitlement_tokens(backend: Backend) {
@@ -318,13 +270,6 @@ async fn every_admin_route_rejects_scim_and_entitlement_tokens(backend: Backend)
     assert_eq!(read_only.status(), 200);
     // Nothing changed: the SCIM token still works and the license is as it was.
     assert_eq!(tenant.get("/Users").await.0, 200);
-    let (_, license) = read(
-        server
-            .admin(Method::GET, &format!("/api/v1/licenses/{l}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, license) = server.admin_get(&format!("/api/v1/licenses/{l}")).await;
     assert_eq!(license["name"], "Guarded");
 }

@@ -29,7 +29,7 @@ use seatflow_queue::embedded::Embedded;
 use seatflow_queue::events::Event;
 use seatflow_queue::outbox;
 use seatflow_queue::rabbitmq::RabbitMq;
-use seatflow_queue::transport::TransportError;
+use seatflow_queue::transport::{Transport, TransportError};
 use seatflow_runtime::telemetry::LICENSING_USERS_EXAMINED;
 use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::schema::{group_members, licensed_groups, licenses, users};
@@ -139,7 +139,6 @@ pub async fn consume_rabbitmq(
     url: String,
     stop: watch::Receiver<bool>,
 ) {
-    let (policy, batch) = (settings.retry(), settings.batch);
     let connect = || {
         let (db, settings, url, stop) = (db.clone(), settings.clone(), url.clone(), stop.clone());
         async move {
@@ -148,15 +147,7 @@ pub async fn consume_rabbitmq(
                 .map_err(TransportError::from)
         }
     };
-    consumer::run(
-        db.clone(),
-        Arc::new(Licensing),
-        policy,
-        batch,
-        connect,
-        stop.clone(),
-    )
-    .await;
+    run_licensing(db.clone(), &settings, connect, stop.clone()).await;
 }
 
 /// Applies licensing events straight from the outbox until `stop` (the embedded default, inside
@@ -167,20 +158,28 @@ pub async fn consume_embedded(
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
 ) {
-    let (policy, batch) = (settings.retry(), settings.batch);
+    let policy = settings.retry();
     let connect = || {
         let transport = Embedded::new(db.clone(), policy, wake.clone(), stop.clone());
         async move { Ok::<_, TransportError>(transport) }
     };
-    consumer::run(
-        db.clone(),
-        Arc::new(Licensing),
-        policy,
-        batch,
-        connect,
-        stop.clone(),
-    )
-    .await;
+    run_licensing(db.clone(), &settings, connect, stop.clone()).await;
+}
+
+/// The consumer loop with the licensing handler and the settings' retry policy and batch size,
+/// on whichever transport `connect` opens (and reopens after a failure).
+async fn run_licensing<T, C, F>(
+    db: Db,
+    settings: &Settings,
+    connect: C,
+    stop: watch::Receiver<bool>,
+) where
+    T: Transport,
+    C: Fn() -> F,
+    F: Future<Output = Result<T, TransportError>>,
+{
+    let (policy, batch) = (settings.retry(), settings.batch);
+    consumer::run(db, Arc::new(Licensing), policy, batch, connect, stop).await;
 }
 
 impl Handler for Licensing {

@@ -136,7 +136,8 @@ async fn apply_or_split<H: Handler>(
     let mut pending = vec![events];
     let mut failed = Vec::new();
     while let Some(events) = pending.pop() {
-        match apply_license(db, handler, license_id, events.clone()).await {
+        let attempt = apply_license(db, handler.clone(), license_id.to_owned(), events.clone());
+        match attempt.await {
             Ok(()) => {}
             Err(error) if matches!(error, Error::Unavailable(_)) || events.len() == 1 => {
                 let error = error.to_string();
@@ -157,14 +158,13 @@ async fn apply_or_split<H: Handler>(
 }
 
 /// One license's events in one transaction: the handler's work, the events marked applied and
-/// the license's progress recorded.
+/// the license's progress recorded. Takes what it uses by value: the work runs on a pool thread.
 async fn apply_license<H: Handler>(
     db: &Db,
-    handler: &Arc<H>,
-    license_id: &str,
+    handler: Arc<H>,
+    license_id: String,
     events: Vec<Event>,
 ) -> Result<()> {
-    let (handler, license_id) = (handler.clone(), license_id.to_owned());
     db.write(move |c| {
         handler.apply(c, &license_id, &events)?;
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();

@@ -204,20 +204,18 @@ mod tests {
     fn definitions_are_consistent() {
         for schema in all_schemas() {
             for attribute in all_attributes(&schema.attributes) {
-                let complex = attribute.attr_type == AttrType::Complex;
-                assert_eq!(
-                    complex,
-                    !attribute.sub_attributes.is_empty(),
-                    "{}",
-                    attribute.name
-                );
-                let reference = attribute.attr_type == AttrType::Reference;
-                assert_eq!(
-                    reference,
-                    !attribute.reference_types.is_empty(),
-                    "{}",
-                    attribute.name
-                );
+                // Sub-attributes exactly on complex attributes, reference types on references.
+                for (of_type, has_details) in [
+                    (AttrType::Complex, !attribute.sub_attributes.is_empty()),
+                    (AttrType::Reference, !attribute.reference_types.is_empty()),
+                ] {
+                    assert_eq!(
+                        attribute.attr_type == of_type,
+                        has_details,
+                        "{}",
+                        attribute.name
+                    );
+                }
                 assert!(!attribute.description.is_empty(), "{}", attribute.name);
             }
             // RFC 7643 §2.4: sub-attributes of a complex attribute are never complex themselves.

@@ -26,8 +26,9 @@ pub enum Error {
 }
 
 impl Error {
+    /// The protocol layer's bad request, so the two error types build it in one place.
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
-        Error::BadRequest(scim_type, detail.into())
+        seatflow_scim::Error::bad_request(scim_type, detail).into()
     }
 
     /// The `scimType` a client is told, where the protocol defines one.
