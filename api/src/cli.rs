@@ -68,20 +68,17 @@ pub enum LicenseCommand {
 pub enum AdminKeyCommand {
     /// Create a key for one license; prints license_id, key_id, admin_key, sign_in_url.
     Create {
-        #[arg(long)]
-        license: String,
+        #[command(flatten)]
+        on: OnLicense,
         #[arg(long)]
         label: Option<String>,
     },
     /// List a license's admin keys (never the secrets), one JSON object per line.
-    List {
-        #[arg(long)]
-        license: String,
-    },
+    List(OnLicense),
     /// Revoke a key at once (its sessions end).
     Revoke {
-        #[arg(long)]
-        license: String,
+        #[command(flatten)]
+        on: OnLicense,
         #[arg(long)]
         key_id: String,
     },
@@ -90,17 +87,21 @@ pub enum AdminKeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a new token; the current one stays valid until revoked.
-    Rotate {
-        #[arg(long)]
-        license: String,
-    },
+    Rotate(OnLicense),
     /// Revoke a token at once.
     Revoke {
-        #[arg(long)]
-        license: String,
+        #[command(flatten)]
+        on: OnLicense,
         #[arg(long)]
         token_id: String,
     },
+}
+
+// The `--license` of every token and admin-key command, declared once.
+#[derive(Debug, clap::Args)]
+pub struct OnLicense {
+    #[arg(long)]
+    pub license: String,
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -184,34 +185,34 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
             Ok(())
         }
         LicenseCommand::Token { command } => match command {
-            TokenCommand::Rotate { license } => {
+            TokenCommand::Rotate(on) => {
                 let issued =
-                    write_transaction(&mut conn, |c| commands::issue_token(c, &license, None))?;
+                    write_transaction(&mut conn, |c| commands::issue_token(c, &on.license, None))?;
                 print_json(&issued)
             }
-            TokenCommand::Revoke { license, token_id } => {
+            TokenCommand::Revoke { on, token_id } => {
                 write_transaction(&mut conn, |c| {
-                    commands::revoke_token(c, &license, &token_id, None)
+                    commands::revoke_token(c, &on.license, &token_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": token_id }))
             }
         },
         LicenseCommand::AdminKey { command } => match command {
-            AdminKeyCommand::Create { license, label } => {
+            AdminKeyCommand::Create { on, label } => {
                 let key = write_transaction(&mut conn, |c| {
-                    commands::create_admin_key(c, &license, label.as_deref(), None)
+                    commands::create_admin_key(c, &on.license, label.as_deref(), None)
                 })?;
                 print_json(&CreatedAdminKey::new(key, &config.public_url))
             }
-            AdminKeyCommand::List { license } => {
-                for key in admin_keys::list(&mut conn, &license)? {
+            AdminKeyCommand::List(on) => {
+                for key in admin_keys::list(&mut conn, &on.license)? {
                     print_json(&key)?;
                 }
                 Ok(())
             }
-            AdminKeyCommand::Revoke { license, key_id } => {
+            AdminKeyCommand::Revoke { on, key_id } => {
                 write_transaction(&mut conn, |c| {
-                    commands::revoke_admin_key(c, &license, &key_id, None)
+                    commands::revoke_admin_key(c, &on.license, &key_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": key_id }))
             }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use seatflow_licensing::Impact;
 use seatflow_store::audit::{self, AuditQuery, AuditRow};
+use seatflow_store::db::DbConn;
 use seatflow_store::groups::{self, SyncedGroup};
 use seatflow_store::seats::{self, Entitlement, SeatQuery, SeatView};
 use seatflow_store::{Error, ScimType};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands;
 use crate::http::auth::{EntitlementReader, Operator};
-use crate::http::body::{JsonBody, Path, QueryParams};
+use crate::http::body::{JsonBody, Listing, Path, QueryParams};
 use crate::http::error::ApiResult;
 use crate::http::paging::Paging;
 use crate::http::request_id::RequestId;
@@ -31,23 +32,35 @@ pub async fn synced_groups(
     _: Operator,
     State(state): State<AppState>,
     Path(license_id): Path<String>,
-    QueryParams(query): QueryParams<GroupSearch>,
-    QueryParams(paging): QueryParams<Paging>,
+    Listing { filter, paging }: Listing<GroupSearch>,
 ) -> ApiResult<Json<Vec<SyncedGroup>>> {
-    let groups = state
+    let groups = read_license(&state, license_id, move |c, id| {
+        groups::synced(
+            c,
+            id,
+            filter.search.as_deref(),
+            paging.offset(),
+            paging.limit(),
+        )
+    })
+    .await?;
+    Ok(Json(groups))
+}
+
+/// Reads from one license's data; a license that does not exist is a 404 (not an empty list).
+async fn read_license<T, F>(state: &AppState, license_id: String, read: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &str) -> seatflow_store::Result<T> + Send + 'static,
+{
+    let found = state
         .db
         .read(move |c| {
             licenses::get(c, &license_id)?;
-            groups::synced(
-                c,
-                &license_id,
-                query.search.as_deref(),
-                paging.offset(),
-                paging.limit(),
-            )
+            read(c, &license_id)
         })
         .await?;
-    Ok(Json(groups))
+    Ok(found)
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -61,13 +74,7 @@ pub async fn licensed_groups(
     State(state): State<AppState>,
     Path(license_id): Path<String>,
 ) -> ApiResult<Json<LicensedGroups>> {
-    let group_ids = state
-        .db
-        .read(move |c| {
-            licenses::get(c, &license_id)?;
-            licensed_groups::list(c, &license_id)
-        })
-        .await?;
+    let group_ids = read_license(&state, license_id, licensed_groups::list).await?;
     Ok(Json(LicensedGroups { group_ids }))
 }
 
@@ -195,43 +202,42 @@ pub struct SeatFilter {
     pub search: Option<String>,
 }
 
+impl SeatFilter {
+    /// The store's query for this filter: one page, or the whole list for an export.
+    fn query(self, paging: &Paging, export: bool) -> ApiResult<SeatQuery> {
+        if let Some(status) = self.status.as_deref()
+            && status != seats::ASSIGNED
+            && status != seats::BLOCKED
+        {
+            return Err(Error::bad_request(
+                ScimType::InvalidValue,
+                "status must be 'assigned' or 'blocked'",
+            )
+            .into());
+        }
+        Ok(SeatQuery {
+            status: self.status,
+            search: self.search,
+            offset: paging.offset(),
+            limit: if export { i64::MAX } else { paging.limit() },
+        })
+    }
+}
+
 /// Seats with status, reason, since and queue position; `Accept: text/csv` exports them.
 pub async fn seats(
     _: Operator,
     State(state): State<AppState>,
     Path(license_id): Path<String>,
-    QueryParams(filter): QueryParams<SeatFilter>,
-    QueryParams(paging): QueryParams<Paging>,
+    Listing { filter, paging }: Listing<SeatFilter>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some(status) = filter.status.as_deref()
-        && status != seats::ASSIGNED
-        && status != seats::BLOCKED
-    {
-        return Err(Error::bad_request(
-            ScimType::InvalidValue,
-            "status must be 'assigned' or 'blocked'",
-        )
-        .into());
-    }
     let csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
-    let query = SeatQuery {
-        status: filter.status,
-        search: filter.search,
-        offset: paging.offset(),
-        // An export is the whole list, not a page.
-        limit: if csv { i64::MAX } else { paging.limit() },
-    };
-    let rows = state
-        .db
-        .read(move |c| {
-            licenses::get(c, &license_id)?;
-            seats::list(c, &license_id, &query)
-        })
-        .await?;
+    let query = filter.query(&paging, csv)?;
+    let rows = read_license(&state, license_id, move |c, id| seats::list(c, id, &query)).await?;
     if csv {
         let mut response = seats_csv(&rows).into_response();
         response.headers_mut().insert(
@@ -285,27 +291,27 @@ pub struct AuditFilter {
     pub until: Option<String>,
 }
 
+impl AuditFilter {
+    /// The store's query for this filter, one page of it.
+    fn query(self, paging: &Paging) -> AuditQuery {
+        AuditQuery {
+            subject: self.user,
+            since: self.since,
+            until: self.until,
+            offset: paging.offset(),
+            limit: paging.limit(),
+        }
+    }
+}
+
 pub async fn audit_trail(
     _: Operator,
     State(state): State<AppState>,
     Path(license_id): Path<String>,
-    QueryParams(filter): QueryParams<AuditFilter>,
-    QueryParams(paging): QueryParams<Paging>,
+    Listing { filter, paging }: Listing<AuditFilter>,
 ) -> ApiResult<Json<Vec<AuditRow>>> {
-    let query = AuditQuery {
-        subject: filter.user,
-        since: filter.since,
-        until: filter.until,
-        offset: paging.offset(),
-        limit: paging.limit(),
-    };
-    let rows = state
-        .db
-        .read(move |c| {
-            licenses::get(c, &license_id)?;
-            audit::list(c, &license_id, &query)
-        })
-        .await?;
+    let query = filter.query(&paging);
+    let rows = read_license(&state, license_id, move |c, id| audit::list(c, id, &query)).await?;
     Ok(Json(rows))
 }
 

@@ -27,6 +27,50 @@ struct Step {
     hint: Markup,
 }
 
+impl Step {
+    /// A step the server ticks, open until [`Step::done`] or [`Step::counted`] says otherwise.
+    // A builder, so each step below states only what sets it apart.
+    fn new(id: &'static str, title: &'static str) -> Step {
+        Step {
+            id,
+            title,
+            done: false,
+            client: false,
+            detail: String::new(),
+            hint: html! {},
+        }
+    }
+
+    /// Whether the server saw the step happen, and what it saw.
+    fn done(self, done: bool, detail: String) -> Step {
+        Step {
+            done,
+            detail,
+            ..self
+        }
+    }
+
+    /// A step the browser ticks (the copy buttons); its detail shows while it is open too.
+    fn by_client(self, detail: &str) -> Step {
+        Step {
+            client: true,
+            detail: detail.into(),
+            ..self
+        }
+    }
+
+    /// Done once there is at least one, the count as the detail: "2 users synced."
+    fn counted(self, count: i64, noun: &str, tail: &str) -> Step {
+        let plural = if count == 1 { "" } else { "s" };
+        self.done(count > 0, format!("{count} {noun}{plural}{tail}"))
+    }
+
+    /// What to check while the step stays open.
+    fn hint(self, hint: Markup) -> Step {
+        Step { hint, ..self }
+    }
+}
+
 fn steps(s: &SetupState) -> Vec<Step> {
     let license = &s.license;
     let c = &s.counts;
@@ -38,38 +82,24 @@ fn steps(s: &SetupState) -> Vec<Step> {
         .map(|(_, n)| n)
         .sum();
     let base = format!("/admin/licenses/{}", license.id);
+    let last_test = license
+        .last_test_connection_at
+        .as_deref()
+        .map(|t| format!("Last at {}.", when(t)));
+    let seats = format!(
+        "{} of {} seats assigned, {} waiting.",
+        c.assigned, license.seats, c.blocked
+    );
     vec![
-        Step {
-            id: "tenant-url",
-            title: "Tenant URL copied",
-            done: false,
-            client: true,
-            detail: "Copied on the Automatic provisioning page.".into(),
-            hint: html! { "Copy it from " a href={ (base) "/provisioning" } { "Automatic provisioning" } " into Entra's Tenant URL field." },
-        },
-        Step {
-            id: "token",
-            title: "Secret Token issued",
-            done: c.live_tokens > 0,
-            client: false,
-            detail: format!(
-                "{} live token{}.",
-                c.live_tokens,
-                if c.live_tokens == 1 { "" } else { "s" }
-            ),
-            hint: html! { "No live token: generate one on " a href={ (base) "/provisioning" } { "Automatic provisioning" } "." },
-        },
-        Step {
-            id: "test-connection",
-            title: "Test Connection received",
-            done: license.last_test_connection_at.is_some(),
-            client: false,
-            detail: license
-                .last_test_connection_at
-                .as_deref()
-                .map(|t| format!("Last at {}.", when(t)))
-                .unwrap_or_default(),
-            hint: html! {
+        Step::new("tenant-url", "Tenant URL copied")
+            .by_client("Copied on the Automatic provisioning page.")
+            .hint(html! { "Copy it from " a href={ (base) "/provisioning" } { "Automatic provisioning" } " into Entra's Tenant URL field." }),
+        Step::new("token", "Secret Token issued")
+            .counted(c.live_tokens, "live token", ".")
+            .hint(html! { "No live token: generate one on " a href={ (base) "/provisioning" } { "Automatic provisioning" } "." }),
+        Step::new("test-connection", "Test Connection received")
+            .done(last_test.is_some(), last_test.unwrap_or_default())
+            .hint(html! {
                 "In Entra: Provisioning → Admin Credentials → Test Connection. "
                 @if refused > 0 {
                     strong { (refused) " request(s) were refused in the last hour" }
@@ -77,58 +107,23 @@ fn steps(s: &SetupState) -> Vec<Step> {
                 } @else {
                     "Nothing has reached Seatflow yet: check the Tenant URL is reachable over HTTPS from the internet. "
                 }
-            },
-        },
-        Step {
-            id: "first-user",
-            title: "First user synced",
-            done: c.users > 0,
-            client: false,
-            detail: format!(
-                "{} user{} synced.",
-                c.users,
-                if c.users == 1 { "" } else { "s" }
-            ),
-            hint: html! {
+            }),
+        Step::new("first-user", "First user synced")
+            .counted(c.users, "user", " synced.")
+            .hint(html! {
                 "Set Provisioning Status to On, scope \"Sync only assigned users and groups\", and assign a group "
                 "under Users and groups. Entra's first cycle can take up to 40 minutes; \"Provision on demand\" is immediate."
                 @if failures > 0 { " " strong { (failures) " request(s) failed on our side in the last hour; Entra retries them." } }
-            },
-        },
-        Step {
-            id: "groups",
-            title: "Groups synced",
-            done: c.groups > 0,
-            client: false,
-            detail: format!(
-                "{} group{} synced.",
-                c.groups,
-                if c.groups == 1 { "" } else { "s" }
-            ),
-            hint: html! { "Check that the group mapping (Provision Microsoft Entra ID Groups) is enabled and the group is assigned to the application." },
-        },
-        Step {
-            id: "licensed-group",
-            title: "A licensed group selected",
-            done: c.licensed_groups > 0,
-            client: false,
-            detail: format!(
-                "{} licensed group{}.",
-                c.licensed_groups,
-                if c.licensed_groups == 1 { "" } else { "s" }
-            ),
-            hint: html! { "Pick the group whose members get seats on " a href={ (base) "/groups" } { "Licensed groups" } "." },
-        },
-        Step {
-            id: "seats",
-            title: "Seats assigned",
-            done: c.assigned > 0,
-            client: false,
-            detail: format!(
-                "{} of {} seats assigned, {} waiting.",
-                c.assigned, license.seats, c.blocked
-            ),
-            hint: html! {
+            }),
+        Step::new("groups", "Groups synced")
+            .counted(c.groups, "group", " synced.")
+            .hint(html! { "Check that the group mapping (Provision Microsoft Entra ID Groups) is enabled and the group is assigned to the application." }),
+        Step::new("licensed-group", "A licensed group selected")
+            .counted(c.licensed_groups, "licensed group", ".")
+            .hint(html! { "Pick the group whose members get seats on " a href={ (base) "/groups" } { "Licensed groups" } "." }),
+        Step::new("seats", "Seats assigned")
+            .done(c.assigned > 0, seats)
+            .hint(html! {
                 @if !license.provisioning_enabled {
                     "Provisioning is disabled for this license. "
                 }
@@ -139,8 +134,7 @@ fn steps(s: &SetupState) -> Vec<Step> {
                 } @else {
                     "Seats are given to the active members of the licensed groups. "
                 }
-            },
-        },
+            }),
     ]
 }
 

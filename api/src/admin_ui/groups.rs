@@ -17,8 +17,8 @@ use crate::http::error::ApiError;
 use crate::http::request_id::RequestId;
 use crate::state::AppState;
 
-use crate::admin_ui::form::{Form, see_other};
-use crate::admin_ui::session::license_for;
+use crate::admin_ui::form::see_other;
+use crate::admin_ui::session::{LicenseForm, license_for};
 use crate::admin_ui::view::{PAGE_ROWS, license_page};
 
 #[derive(Debug, Deserialize)]
@@ -86,14 +86,14 @@ pub async fn groups(
 
 pub async fn groups_preview(
     State(state): State<AppState>,
-    session: Session,
-    Path(license_id): Path<String>,
     request: RequestId,
-    form: Form,
+    LicenseForm {
+        session,
+        license,
+        form,
+    }: LicenseForm,
 ) -> PageResult<Html<String>> {
-    let license = license_for(&state, &session, &license_id).await?;
-    form.check_csrf(&state, &session)?;
-    let id = license_id.clone();
+    let id = license.id.clone();
     let current = state
         .db
         .read(move |c| licensed_groups::list(c, &id))
@@ -117,11 +117,11 @@ pub async fn groups_preview(
             )));
         }
     };
-    let (id, gid) = (license_id.clone(), group_id.clone());
+    let (id, gid) = (license.id.clone(), group_id.clone());
     let group = state.db.read(move |c| groups::get(c, &id, &gid)).await?;
     let outcome = licensing::select_groups(
         &state,
-        license_id.clone(),
+        license.id.clone(),
         selection.clone(),
         true,
         &request,
@@ -160,16 +160,11 @@ pub async fn groups_preview(
 
 pub async fn groups_confirm(
     State(state): State<AppState>,
-    session: Session,
-    Path(license_id): Path<String>,
     request: RequestId,
-    form: Form,
+    LicenseForm { license, form, .. }: LicenseForm,
 ) -> PageResult<Response> {
-    license_for(&state, &session, &license_id).await?;
-    form.check_csrf(&state, &session)?;
     let selection = form.all("group_id");
-    licensing::select_groups(&state, license_id.clone(), selection, false, &request).await?;
-    Ok(see_other(&format!(
-        "/admin/licenses/{license_id}?notice=groups"
-    )))
+    let back = format!("/admin/licenses/{}?notice=groups", license.id);
+    licensing::select_groups(&state, license.id, selection, false, &request).await?;
+    Ok(see_other(&back))
 }

@@ -19,8 +19,8 @@ use crate::http::error::ApiError;
 use crate::http::request_id::RequestId;
 use crate::state::AppState;
 
-use crate::admin_ui::form::{Form, see_other};
-use crate::admin_ui::session::license_for;
+use crate::admin_ui::form::see_other;
+use crate::admin_ui::session::{LicenseForm, license_for};
 use crate::admin_ui::view::license_page;
 
 async fn provisioning_page(
@@ -161,13 +161,10 @@ pub async fn provisioning(
 
 pub async fn provisioning_action(
     State(state): State<AppState>,
-    session: Session,
-    Path(license_id): Path<String>,
     request: RequestId,
-    form: Form,
+    LicenseForm { license, form, .. }: LicenseForm,
 ) -> PageResult<Response> {
-    license_for(&state, &session, &license_id).await?;
-    form.check_csrf(&state, &session)?;
+    let license_id = license.id;
     let back = format!("/admin/licenses/{license_id}/provisioning");
     let request_id = request.0.clone();
     match form.get("action").unwrap_or_default() {

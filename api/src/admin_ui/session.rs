@@ -3,7 +3,7 @@
 //! when, and a nonce from which the CSRF token of every form is derived. Nothing is stored on
 //! the server; a license admin's session ends when their key is revoked (checked per request).
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +14,9 @@ use seatflow_store::licenses::{self, License};
 use seatflow_store::{Error, admin_keys, token};
 use sha2::{Digest, Sha256};
 
+use crate::admin_ui::form::Form;
 use crate::admin_ui::view::{PageError, PageResult};
+use crate::http::body::Path;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "seatflow_admin";
@@ -168,17 +170,12 @@ impl IntoResponse for SignIn {
     }
 }
 
-impl<S> FromRequestParts<S> for Session
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl FromRequestParts<AppState> for Session {
     type Rejection = SignIn;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SignIn> {
         let session = read_cookie(&parts.headers, SESSION_COOKIE)
-            .and_then(|c| Session::decode(&state, c, now_secs()))
+            .and_then(|c| Session::decode(state, c, now_secs()))
             .ok_or(SignIn)?;
         if let Scope::License { license_id, key_id } = &session.scope {
             let (license_id, key_id) = (license_id.clone(), key_id.clone());
@@ -213,4 +210,39 @@ pub async fn license_for(
             Error::NotFound(_) => PageError::not_found(),
             other => other.into(),
         })
+}
+
+/// A form posted to one license's pages (the path's `{id}`): by a session that may access that
+/// license, with the form's CSRF token checked. Every such post makes these checks, in this order.
+pub struct LicenseForm {
+    pub session: Session,
+    pub license: License,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for LicenseForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(license_id) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let license = license_for(state, &session, &license_id)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        form.check_csrf(state, &session)
+            .map_err(IntoResponse::into_response)?;
+        Ok(LicenseForm {
+            session,
+            license,
+            form,
+        })
+    }
 }

@@ -1,6 +1,6 @@
 //! Who is calling: a SCIM tenant (secret token → license) or the operator (admin token).
 
-use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -109,63 +109,53 @@ fn presents(parts: &Parts, expected: &str) -> bool {
 /// (`SEATFLOW_ENTITLEMENT_TOKEN`) or the operator's token. It can only read.
 pub struct EntitlementReader;
 
-impl<S> FromRequestParts<S> for EntitlementReader
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+// The callers below are decided by the bearer token alone; the router's state is always
+// `AppState`, so they take it directly.
+impl FromRequestParts<AppState> for EntitlementReader {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let service = state.config.entitlement_token.as_deref();
-        if presents(parts, &state.admin_token) || service.is_some_and(|t| presents(parts, t)) {
-            Ok(EntitlementReader)
-        } else {
-            Err(ApiError::Unauthorized(
-                "the entitlement or admin token is required".into(),
-            ))
-        }
+        let admitted =
+            presents(parts, &state.admin_token) || service.is_some_and(|t| presents(parts, t));
+        admit(
+            EntitlementReader,
+            admitted,
+            "the entitlement or admin token is required",
+        )
     }
 }
 
 /// The operator, authenticated by `SEATFLOW_ADMIN_TOKEN`.
 pub struct Operator;
 
-impl<S> FromRequestParts<S> for Operator
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        if presents(parts, &state.admin_token) {
-            Ok(Operator)
-        } else {
-            Err(ApiError::Unauthorized("the admin token is required".into()))
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let admitted = presents(parts, &state.admin_token);
+        admit(Operator, admitted, "the admin token is required")
     }
 }
 
 /// A Prometheus scraper: anyone, unless `SEATFLOW_METRICS_TOKEN` is set, then that Bearer token.
 pub struct MetricsReader;
 
-impl<S> FromRequestParts<S> for MetricsReader
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl FromRequestParts<AppState> for MetricsReader {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        match &state.config.metrics_token {
-            Some(expected) if !presents(parts, expected) => Err(ApiError::Unauthorized(
-                "the metrics token is required".into(),
-            )),
-            _ => Ok(MetricsReader),
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let expected = state.config.metrics_token.as_deref();
+        let admitted = expected.is_none_or(|t| presents(parts, t));
+        admit(MetricsReader, admitted, "the metrics token is required")
+    }
+}
+
+/// The caller when `admitted`, else a 401 saying which token was `required`.
+fn admit<T>(caller: T, admitted: bool, required: &str) -> Result<T, ApiError> {
+    if admitted {
+        Ok(caller)
+    } else {
+        Err(ApiError::Unauthorized(required.into()))
     }
 }

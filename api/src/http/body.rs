@@ -5,27 +5,25 @@
 //! And the JSON responses.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRef, FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use seatflow_store::{Error, ScimType};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::{ApiError, SCIM_CONTENT_TYPE};
+use crate::http::paging::Paging;
 use crate::state::AppState;
 
 /// A JSON request body deserialized into `T`.
 pub struct JsonBody<T>(pub T);
 
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-    T: DeserializeOwned,
-{
+// The router's state is always `AppState` (it holds the body size limit).
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_json(req, state).await?;
         Ok(JsonBody(parse(&bytes)?))
     }
@@ -34,15 +32,10 @@ where
 /// A JSON body that may be left out (an empty body is `None`), e.g. optional settings.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
-impl<S, T> FromRequest<S> for OptionalJsonBody<T>
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-    T: DeserializeOwned,
-{
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_json(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
@@ -52,13 +45,9 @@ where
 }
 
 /// The body of a request declared as JSON (or not declared), within the size limit.
-async fn read_json<S>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError>
-where
-    AppState: FromRef<S>,
-{
+async fn read_json(req: Request, state: &AppState) -> Result<axum::body::Bytes, ApiError> {
     check_media_type(req.headers().get(header::CONTENT_TYPE))?;
-    let limit = AppState::from_ref(state).config.max_body_bytes;
-    read_limited(req.into_body(), limit).await
+    read_limited(req.into_body(), state.config.max_body_bytes).await
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -140,17 +129,14 @@ impl IntoResponse for ScimJson {
 /// Query parameters deserialized into `T`; a malformed query is a 400 in our error format.
 pub struct QueryParams<T>(pub T);
 
-impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+impl<S, T> FromRequestParts<S> for QueryParams<T>
 where
     S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state)
                 .await
@@ -159,20 +145,34 @@ where
     }
 }
 
+/// One page of a filtered list: the filter `F` and the [`Paging`], both from the query string
+/// (two structs, as a flattened one would not parse the numbers).
+pub struct Listing<F> {
+    pub filter: F,
+    pub paging: Paging,
+}
+
+impl<S: Send + Sync, F: DeserializeOwned + Send> FromRequestParts<S> for Listing<F> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let QueryParams(filter) = QueryParams::from_request_parts(parts, state).await?;
+        let QueryParams(paging) = QueryParams::from_request_parts(parts, state).await?;
+        Ok(Listing { filter, paging })
+    }
+}
+
 /// Path parameters deserialized into `T`; one that does not parse is a 400 in our format.
 pub struct Path<T>(pub T);
 
-impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+impl<S, T> FromRequestParts<S> for Path<T>
 where
     S: Send + Sync,
     T: DeserializeOwned + Send,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Path(value))

@@ -121,6 +121,17 @@ enum State {
     Draining,
 }
 
+impl State {
+    /// Where a body with `left` bytes to go stands once `n` more of them passed: still in it,
+    /// or at the next head.
+    fn body_after(left: u64, n: usize) -> State {
+        match left - n as u64 {
+            0 => State::Head,
+            left => State::Body(left),
+        }
+    }
+}
+
 /// Position inside a chunked body (RFC 9112 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
@@ -182,12 +193,7 @@ impl<T> NormalizedIo<T> {
                         .unwrap_or(usize::MAX)
                         .min(self.input.len());
                     self.forward(n);
-                    let left = left - n as u64;
-                    self.state = if left == 0 {
-                        State::Head
-                    } else {
-                        State::Body(left)
-                    };
+                    self.state = State::body_after(left, n);
                 }
                 State::Chunked(chunk) => self.process_chunked(chunk),
                 State::Passthrough => {
@@ -503,6 +509,14 @@ fn encode_target(target: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+impl<T: AsyncRead + Unpin> NormalizedIo<T> {
+    /// Reads more of the connection onto `input`: how many bytes, 0 at its end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.input.reserve(READ_CHUNK);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.input)
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for NormalizedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -526,13 +540,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for NormalizedIo<T> {
             match this.state {
                 State::Draining => {
                     this.input.clear();
-                    this.input.reserve(READ_CHUNK);
-                    let n = ready!(tokio_util::io::poll_read_buf(
-                        Pin::new(&mut this.inner),
-                        cx,
-                        &mut this.input
-                    ))?;
-                    if n == 0 {
+                    if ready!(this.poll_fill(cx))? == 0 {
                         return Poll::Ready(Ok(()));
                     }
                     continue;
@@ -546,23 +554,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for NormalizedIo<T> {
                     ready!(Pin::new(&mut this.inner).poll_read(cx, &mut direct))?;
                     let n = direct.filled().len();
                     buf.advance(n);
-                    let left = left - n as u64;
-                    this.state = if left == 0 {
-                        State::Head
-                    } else {
-                        State::Body(left)
-                    };
+                    this.state = State::body_after(left, n);
                     return Poll::Ready(Ok(()));
                 }
                 State::Head | State::Chunked(_) => {}
             }
-            this.input.reserve(READ_CHUNK);
-            let n = ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut this.inner),
-                cx,
-                &mut this.input
-            ))?;
-            if n == 0 {
+            if ready!(this.poll_fill(cx))? == 0 {
                 // The peer is done; an unfinished head or chunk framing is hyper's to report.
                 let rest = this.input.split();
                 this.ready.extend_from_slice(&rest);

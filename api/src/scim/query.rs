@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use seatflow_scim::filter::{self, Filter};
 use seatflow_scim::sort::Sort;
@@ -26,20 +26,16 @@ pub struct ReadQuery {
     pub excluded: Vec<String>,
 }
 
-impl<S> FromRequestParts<S> for ReadQuery
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl FromRequestParts<AppState> for ReadQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // `+` decodes to a space, as Entra encodes filters.
         let params: HashMap<String, String> =
             url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        Ok(ReadQuery::parse(&params, &AppState::from_ref(state).0)?)
+        Ok(ReadQuery::parse(&params, &state.0)?)
     }
 }
 
