@@ -3,31 +3,78 @@
 
 use std::collections::HashMap;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use seatflow_licensing::Change;
-use seatflow_scim::patch::{self, MemberChange, PatchRequest};
-use seatflow_scim::version::{self, check_if_match};
-use seatflow_scim::{ResourceKind, resource};
+use seatflow_scim::ResourceKind;
+use seatflow_scim::patch::MemberChange;
+use seatflow_scim::resource::{self, Stored};
+use seatflow_scim::version::check_if_match;
+use seatflow_store::Result;
 use seatflow_store::db::DbConn;
 use seatflow_store::groups::{self, GroupRow, Member};
 use seatflow_store::licensed_groups;
 use serde_json::Value;
 
-use crate::http::auth::Tenant;
 use crate::http::body::{JsonBody, Path, ScimJson};
 use crate::http::error::ApiResult;
 use crate::http::limits;
-use crate::http::request_id::RequestId;
-use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
+use crate::scim::etag::{Reply, Return};
+use crate::scim::kind::{
+    self, One, Patch, Resource, Scim, Target, apply_patch, list_response, patch_reply, read_reply,
+    respond,
+};
 use crate::scim::query::ReadQuery;
-use crate::state::AppState;
 
 /// A group row with its members when the response needs them.
-type Loaded = (GroupRow, Option<Vec<Member>>);
+pub type WithMembers = (GroupRow, Option<Vec<Member>>);
 
-fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_store::Result<Loaded> {
+impl Resource for WithMembers {
+    const KIND: ResourceKind = ResourceKind::Group;
+
+    fn render(&self, base: &str) -> Result<Value> {
+        let (row, members) = self;
+        Ok(resource::render_group(
+            row.stored(),
+            members.as_deref(),
+            base,
+        )?)
+    }
+
+    fn stored(&self) -> Stored<'_> {
+        self.0.stored()
+    }
+
+    /// Members are read for the whole page at once, and only when the response includes them.
+    fn list(c: &mut DbConn, license_id: &str, query: &ReadQuery) -> Result<(i64, Vec<Self>)> {
+        let wanted = query.wants("members");
+        let (total, rows) = groups::list(c, license_id, &query.list_query())?;
+        let mut members = if wanted {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            groups::members_of(c, &ids)?
+        } else {
+            HashMap::new()
+        };
+        let loaded = rows
+            .into_iter()
+            .map(|row| {
+                let m = wanted.then(|| members.remove(&row.id).unwrap_or_default());
+                (row, m)
+            })
+            .collect();
+        Ok((total, loaded))
+    }
+
+    fn version(c: &mut DbConn, license_id: &str, id: &str) -> Result<i64> {
+        Ok(groups::get(c, license_id, id)?.version)
+    }
+
+    fn delete(c: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
+        groups::delete(c, license_id, id)
+    }
+}
+
+fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> Result<WithMembers> {
     if !wanted {
         return Ok((row, None));
     }
@@ -37,154 +84,58 @@ fn load_members(c: &mut DbConn, row: GroupRow, wanted: bool) -> seatflow_store::
     Ok((row, Some(members)))
 }
 
-fn render(base: &str, (row, members): &Loaded, query: &ReadQuery) -> seatflow_store::Result<Value> {
-    let mut body = resource::render_group(row.stored(), members.as_deref(), base)?;
-    resource::project(
-        ResourceKind::Group,
-        &mut body,
-        &query.attributes,
-        &query.excluded,
-    );
-    Ok(body)
-}
-
-fn respond(
-    state: &AppState,
-    loaded: &Loaded,
-    status: StatusCode,
-    query: &ReadQuery,
-) -> ApiResult<ScimJson> {
-    let row = &loaded.0;
-    Ok(ScimJson {
-        status,
-        body: render(&state.config.tenant_url(), loaded, query)?,
-        etag: Some(version::etag(row.version)),
-        location: (status == StatusCode::CREATED)
-            .then(|| format!("{}/Groups/{}", state.config.tenant_url(), row.id)),
-    })
-}
-
 pub async fn create(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
+    scim: Scim,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let members = [MemberChange::Add(members)];
-    limits::check_members(&members, state.config.max_members_per_request)?;
-    let loaded = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    limits::check_members(&members, scim.state.config.max_members_per_request)?;
+    let loaded = scim
+        .write(move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
             groups::apply_member_changes(c, &row, &members)?;
             // A new group is licensed by nobody yet: its members' seats cannot move.
             Ok((load_members(c, row, wanted)?, Change::default()))
         })
         .await?;
-    respond(&state, &loaded, StatusCode::CREATED, &query)
+    respond(&scim.state, &loaded, StatusCode::CREATED, &query)
 }
 
-pub async fn get(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
-) -> ApiResult<Reply> {
+pub async fn get((scim, Path(id), query, conditions): Target) -> ApiResult<Reply> {
     let wanted = query.wants("members");
     let if_none_match = conditions.clone();
-    let loaded = state
-        .db
-        .read(move |c| {
-            let row = groups::get(c, &license.id, &id)?;
+    let loaded = scim
+        .read(move |c, license_id| {
+            let row = groups::get(c, license_id, &id)?;
             // A 304 needs no members.
             let wanted = wanted && !if_none_match.not_modified(row.version);
             load_members(c, row, wanted)
         })
         .await?;
-    check_if_match(conditions.if_match.as_ref(), loaded.0.version)?;
-    if conditions.not_modified(loaded.0.version) {
-        return Ok(Reply::Empty(Bodiless {
-            status: StatusCode::NOT_MODIFIED,
-            version: loaded.0.version,
-        }));
-    }
-    Ok(Reply::Resource(respond(
-        &state,
-        &loaded,
-        StatusCode::OK,
-        &query,
-    )?))
+    read_reply(&scim.state, &loaded, &query, &conditions)
 }
 
-pub async fn list(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    query: ReadQuery,
-) -> ApiResult<ScimJson> {
-    let base = state.config.tenant_url();
-    let (total, resources) = search(&state, license.id, &query, &base).await?;
-    Ok(ScimJson::ok(resource::list_response(
-        resources,
-        total,
-        query.page.start_index,
-    )))
-}
-
-/// One page of the tenant's groups matching `query` and their total.
-pub async fn search(
-    state: &AppState,
-    license_id: String,
-    query: &ReadQuery,
-    base: &str,
-) -> ApiResult<(i64, Vec<Value>)> {
-    let (owned, wanted) = (query.clone(), query.wants("members"));
-    let (total, loaded) = state
-        .db
-        .read(move |c| {
-            let (total, rows) = groups::list(c, &license_id, &owned.list_query())?;
-            let mut members = if wanted {
-                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                groups::members_of(c, &ids)?
-            } else {
-                HashMap::new()
-            };
-            let loaded: Vec<Loaded> = rows
-                .into_iter()
-                .map(|row| {
-                    let m = wanted.then(|| members.remove(&row.id).unwrap_or_default());
-                    (row, m)
-                })
-                .collect();
-            Ok((total, loaded))
-        })
-        .await?;
-    let resources = loaded
-        .iter()
-        .map(|l| render(base, l, query))
-        .collect::<seatflow_store::Result<Vec<_>>>()?;
-    Ok((total, resources))
+pub async fn list(scim: Scim, query: ReadQuery) -> ApiResult<ScimJson> {
+    let (total, resources) = kind::search::<WithMembers>(&scim, &query).await?;
+    Ok(list_response(resources, total, &query))
 }
 
 /// PUT replaces the group, members included (Okta's way of setting membership); members it
 /// keeps may not change their immutable `$ref` or `type` (400 `mutability`).
 pub async fn replace(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
+    (scim, Path(id), query, conditions): Target,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let wanted = query.wants("members");
     let (fields, members) = resource::group_fields(body)?;
     let members = [MemberChange::ReplaceAll(members)];
+    let state = &scim.state;
     limits::check_members(&members, state.config.max_members_per_request)?;
-    let loaded = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    let loaded = scim
+        .write(move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             if let [MemberChange::ReplaceAll(replacement)] = &members {
@@ -198,33 +149,27 @@ pub async fn replace(
             Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
         })
         .await?;
-    respond(&state, &loaded, StatusCode::OK, &query)
+    respond(state, &loaded, StatusCode::OK, &query)
 }
 
 /// Answers 204 (Entra's guidance; the cost does not depend on the group's size) unless the
 /// request asks for the group with `attributes`, `excludedAttributes` or
 /// `Prefer: return=representation`.
 pub async fn patch(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
-    JsonBody(body): JsonBody<Value>,
+    (scim, Path(id), query, conditions): Target,
+    Patch(patch): Patch,
 ) -> ApiResult<Response> {
-    let limits = state.limits;
-    let patch = PatchRequest::from_json(&body, &limits)?;
+    let state = &scim.state;
+    let (limits, max_members) = (state.limits, state.config.max_members_per_request);
     let with_body = conditions.patch_returns_body(&query, Return::Minimal);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
-    let max_members = state.config.max_members_per_request;
-    let loaded = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    let loaded = scim
+        .write(move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
-            let mut doc = resource::stored_document(&current.document)?;
-            let changes = patch::apply(ResourceKind::Group, &mut doc, &patch.operations, &limits)?;
+            let (doc, changes) =
+                apply_patch(ResourceKind::Group, &current.document, &patch, &limits)?;
             limits::check_members(&changes, max_members)?;
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
@@ -236,39 +181,19 @@ pub async fn patch(
             Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
         })
         .await?;
-    let reply = if with_body {
-        Reply::Resource(respond(&state, &loaded, StatusCode::OK, &query)?)
-    } else {
-        Reply::Empty(Bodiless {
-            status: StatusCode::NO_CONTENT,
-            version: loaded.0.version,
-        })
-    };
-    Ok(with_preference(conditions.prefer, reply))
+    patch_reply(state, &loaded, &query, &conditions, with_body)
 }
 
-pub async fn delete(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    conditions: Conditions,
-) -> ApiResult<StatusCode> {
-    state
-        .write_with_event(license.id, &request, move |c, license_id| {
-            if let Some(tags) = &conditions.if_match {
-                check_if_match(Some(tags), groups::get(c, license_id, &id)?.version)?;
-            }
-            // A licensed group's members may lose their seats with it; nobody else's can move.
-            let licensed = licensed_groups::list(c, license_id)?.contains(&id);
-            let members = if licensed {
-                groups::member_ids(c, &id)?
-            } else {
-                Vec::new()
-            };
-            groups::delete(c, license_id, &id)?;
-            Ok(((), Change::users(members)))
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(one: One) -> ApiResult<StatusCode> {
+    kind::delete::<WithMembers>(one, |c, license_id, id| {
+        // A licensed group's members may lose their seats with it; nobody else's can move.
+        let licensed = licensed_groups::list(c, license_id)?.contains(&id.to_owned());
+        let members = if licensed {
+            groups::member_ids(c, id)?
+        } else {
+            Vec::new()
+        };
+        Ok(Change::users(members))
+    })
+    .await
 }

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod discovery;
 mod etag;
 pub mod groups;
+pub mod kind;
 pub mod paths;
 mod query;
 pub mod request_log;

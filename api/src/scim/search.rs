@@ -4,49 +4,37 @@
 //! At the root, users come first and then groups, as one list paged across both; `sortBy`
 //! orders within each resource type (a documented deviation: the RFC leaves mixed sorting open).
 
-use axum::extract::State;
-use seatflow_scim::resource;
 use seatflow_store::Page;
+use seatflow_store::users::Seated;
 use serde_json::Value;
 
-use crate::http::auth::Tenant;
 use crate::http::body::{JsonBody, ScimJson};
 use crate::http::error::ApiResult;
+use crate::scim::groups::WithMembers;
+use crate::scim::kind::{self, Resource, Scim, list_response};
 use crate::scim::query::ReadQuery;
-use crate::scim::{groups, users};
-use crate::state::AppState;
 
-pub async fn users(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.config.tenant_url();
-    let (total, resources) = users::search(&state, license.id, &query, &base).await?;
-    Ok(list(resources, total, &query))
+pub async fn users(scim: Scim, body: JsonBody<Value>) -> ApiResult<ScimJson> {
+    search_one::<Seated>(scim, body).await
 }
 
-pub async fn groups(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.config.tenant_url();
-    let (total, resources) = groups::search(&state, license.id, &query, &base).await?;
-    Ok(list(resources, total, &query))
+pub async fn groups(scim: Scim, body: JsonBody<Value>) -> ApiResult<ScimJson> {
+    search_one::<WithMembers>(scim, body).await
 }
 
-pub async fn root(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
+/// `POST /Users/.search` and `POST /Groups/.search`: a list of one resource type.
+async fn search_one<R: Resource>(
+    scim: Scim,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
-    let query = ReadQuery::from_search(&body, &state.0)?;
-    let base = state.config.tenant_url();
-    let (user_total, mut resources) =
-        users::search(&state, license.id.clone(), &query, &base).await?;
+    let query = ReadQuery::from_search(&body, &scim.state.0)?;
+    let (total, resources) = kind::search::<R>(&scim, &query).await?;
+    Ok(list_response(resources, total, &query))
+}
+
+pub async fn root(scim: Scim, JsonBody(body): JsonBody<Value>) -> ApiResult<ScimJson> {
+    let query = ReadQuery::from_search(&body, &scim.state.0)?;
+    let (user_total, mut resources) = kind::search::<Seated>(&scim, &query).await?;
     // The groups' part of the page: what the users did not fill, starting after them.
     let taken = i64::try_from(resources.len()).unwrap_or(i64::MAX);
     let skipped_users = (query.page.offset()).min(user_total);
@@ -57,16 +45,7 @@ pub async fn root(
         },
         ..query.clone()
     };
-    let (group_total, group_resources) =
-        groups::search(&state, license.id, &group_query, &base).await?;
+    let (group_total, group_resources) = kind::search::<WithMembers>(&scim, &group_query).await?;
     resources.extend(group_resources);
-    Ok(list(resources, user_total + group_total, &query))
-}
-
-fn list(resources: Vec<Value>, total: i64, query: &ReadQuery) -> ScimJson {
-    ScimJson::ok(resource::list_response(
-        resources,
-        total,
-        query.page.start_index,
-    ))
+    Ok(list_response(resources, user_total + group_total, &query))
 }

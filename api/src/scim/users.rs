@@ -1,27 +1,57 @@
 //! `/Users`: create, read, list, replace, patch and delete a tenant's users.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use seatflow_licensing::Change;
-use seatflow_scim::patch::{self, PatchRequest};
-use seatflow_scim::version::{self, check_if_match};
-use seatflow_scim::{ResourceKind, resource};
+use seatflow_scim::ResourceKind;
+use seatflow_scim::resource::{self, Stored};
+use seatflow_scim::version::check_if_match;
+use seatflow_store::Result;
 use seatflow_store::db::DbConn;
 use seatflow_store::seats;
 use seatflow_store::users::{self, Seated, UserRow};
 use serde_json::Value;
 
-use crate::http::auth::Tenant;
 use crate::http::body::{JsonBody, Path, ScimJson};
 use crate::http::error::ApiResult;
-use crate::http::request_id::RequestId;
 use crate::scim::activity;
-use crate::scim::etag::{Bodiless, Conditions, Reply, Return, with_preference};
+use crate::scim::etag::{Reply, Return};
+use crate::scim::kind::{
+    self, One, Patch, Resource, Scim, Target, apply_patch, list_response, patch_reply, read_reply,
+    respond,
+};
 use crate::scim::query::ReadQuery;
-use crate::state::AppState;
 
-fn seated(c: &mut DbConn, row: UserRow) -> seatflow_store::Result<Seated> {
+/// A user is rendered with its seat (or the lack of one).
+impl Resource for Seated {
+    const KIND: ResourceKind = ResourceKind::User;
+
+    fn render(&self, base: &str) -> Result<Value> {
+        Ok(resource::render_seated(
+            self.0.stored(),
+            self.1.as_ref(),
+            base,
+        )?)
+    }
+
+    fn stored(&self) -> Stored<'_> {
+        self.0.stored()
+    }
+
+    fn list(c: &mut DbConn, license_id: &str, query: &ReadQuery) -> Result<(i64, Vec<Self>)> {
+        users::list(c, license_id, &query.list_query())
+    }
+
+    fn version(c: &mut DbConn, license_id: &str, id: &str) -> Result<i64> {
+        Ok(users::get(c, license_id, id)?.version)
+    }
+
+    fn delete(c: &mut DbConn, license_id: &str, id: &str) -> Result<()> {
+        users::delete(c, license_id, id)
+    }
+}
+
+fn seated(c: &mut DbConn, row: UserRow) -> Result<Seated> {
     let seat = seats::statuses(c, &row.license_id, std::slice::from_ref(&row.id))?.remove(&row.id);
     Ok((row, seat))
 }
@@ -36,135 +66,49 @@ fn seat_change(before: &UserRow, after: &UserRow) -> Change {
     }
 }
 
-fn respond(
-    state: &AppState,
-    seated: &Seated,
-    status: StatusCode,
-    query: &ReadQuery,
-) -> ApiResult<ScimJson> {
-    let (row, _) = seated;
-    let base = state.config.tenant_url();
-    let mut body = resource::render_seated(seated.0.stored(), seated.1.as_ref(), &base)?;
-    resource::project(
-        ResourceKind::User,
-        &mut body,
-        &query.attributes,
-        &query.excluded,
-    );
-    Ok(ScimJson {
-        status,
-        body,
-        etag: Some(version::etag(row.version)),
-        location: (status == StatusCode::CREATED).then(|| format!("{base}/Users/{}", row.id)),
-    })
-}
-
 pub async fn create(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
+    scim: Scim,
     query: ReadQuery,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
-    let row = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    let row = scim
+        .write(move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
             // A new user is in no group yet: no seat can move, so licensing has no work.
             Ok(((row, None), Change::default()))
         })
         .await?;
-    respond(&state, &row, StatusCode::CREATED, &query)
+    respond(&scim.state, &row, StatusCode::CREATED, &query)
 }
 
-pub async fn get(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
-) -> ApiResult<Reply> {
-    let row = state
-        .db
-        .read(move |c| {
-            let row = users::get(c, &license.id, &id)?;
+pub async fn get((scim, Path(id), query, conditions): Target) -> ApiResult<Reply> {
+    let row = scim
+        .read(move |c, license_id| {
+            let row = users::get(c, license_id, &id)?;
             seated(c, row)
         })
         .await?;
-    check_if_match(conditions.if_match.as_ref(), row.0.version)?;
-    if conditions.not_modified(row.0.version) {
-        return Ok(Reply::Empty(Bodiless {
-            status: StatusCode::NOT_MODIFIED,
-            version: row.0.version,
-        }));
-    }
-    Ok(Reply::Resource(respond(
-        &state,
-        &row,
-        StatusCode::OK,
-        &query,
-    )?))
+    read_reply(&scim.state, &row, &query, &conditions)
 }
 
-pub async fn list(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    query: ReadQuery,
-) -> ApiResult<ScimJson> {
-    let base = state.config.tenant_url();
-    let (total, resources) = search(&state, license.id.clone(), &query, &base).await?;
+pub async fn list(scim: Scim, query: ReadQuery) -> ApiResult<ScimJson> {
+    let (total, resources) = kind::search::<Seated>(&scim, &query).await?;
     if activity::is_test_connection(query.filter.as_ref(), total) {
-        activity::record_test_connection(&state.db, license.id);
+        activity::record_test_connection(&scim.state.db, scim.license.id);
     }
-    Ok(ScimJson::ok(resource::list_response(
-        resources,
-        total,
-        query.page.start_index,
-    )))
-}
-
-/// One page of the tenant's users matching `query` and their total.
-pub async fn search(
-    state: &AppState,
-    license_id: String,
-    query: &ReadQuery,
-    base: &str,
-) -> ApiResult<(i64, Vec<Value>)> {
-    let owned = query.clone();
-    let (total, rows) = state
-        .db
-        .read(move |c| users::list(c, &license_id, &owned.list_query()))
-        .await?;
-    let resources = rows
-        .iter()
-        .map(|seated| {
-            let mut body = resource::render_seated(seated.0.stored(), seated.1.as_ref(), base)?;
-            resource::project(
-                ResourceKind::User,
-                &mut body,
-                &query.attributes,
-                &query.excluded,
-            );
-            Ok(body)
-        })
-        .collect::<seatflow_store::Result<Vec<_>>>()?;
-    Ok((total, resources))
+    Ok(list_response(resources, total, &query))
 }
 
 /// PUT replaces the user: what the body lacks is removed, `id`/`meta` stay the server's, and a
 /// body without `userName` is 400.
 pub async fn replace(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
+    (scim, Path(id), query, conditions): Target,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
-    let row = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    let row = scim
+        .write(move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = users::update(c, &current, fields)?;
@@ -172,29 +116,22 @@ pub async fn replace(
             Ok((seated(c, row)?, change))
         })
         .await?;
-    respond(&state, &row, StatusCode::OK, &query)
+    respond(&scim.state, &row, StatusCode::OK, &query)
 }
 
 /// Answers 200 with the updated user (Okta reads it; RFC 7644 §3.5.2), projected by
 /// `attributes`/`excludedAttributes`; 204 only when the client asks `Prefer: return=minimal`.
 pub async fn patch(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    query: ReadQuery,
-    conditions: Conditions,
-    JsonBody(body): JsonBody<Value>,
+    (scim, Path(id), query, conditions): Target,
+    Patch(patch): Patch,
 ) -> ApiResult<Response> {
-    let limits = state.limits;
-    let patch = PatchRequest::from_json(&body, &limits)?;
+    let limits = scim.state.limits;
     let if_match = conditions.if_match.clone();
-    let row = state
-        .write_with_event(license.id, &request, move |c, license_id| {
+    let row = scim
+        .write(move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(if_match.as_ref(), current.version)?;
-            let mut doc = resource::stored_document(&current.document)?;
-            patch::apply(ResourceKind::User, &mut doc, &patch.operations, &limits)?;
+            let (doc, _) = apply_patch(ResourceKind::User, &current.document, &patch, &limits)?;
             let doc = resource::normalize(ResourceKind::User, doc)?;
             let fields = resource::user_fields_from_doc(doc)?;
             if fields.document == current.document {
@@ -205,41 +142,19 @@ pub async fn patch(
             Ok((seated(c, row)?, change))
         })
         .await?;
-    let reply = if conditions.patch_returns_body(&query, Return::Representation) {
-        Reply::Resource(respond(&state, &row, StatusCode::OK, &query)?)
-    } else {
-        Reply::Empty(Bodiless {
-            status: StatusCode::NO_CONTENT,
-            version: row.0.version,
-        })
-    };
-    Ok(with_preference(conditions.prefer, reply))
+    let with_body = conditions.patch_returns_body(&query, Return::Representation);
+    patch_reply(&scim.state, &row, &query, &conditions, with_body)
 }
 
-pub async fn delete(
-    Tenant(license): Tenant,
-    State(state): State<AppState>,
-    request: RequestId,
-    Path(id): Path<String>,
-    conditions: Conditions,
-) -> ApiResult<StatusCode> {
-    state
-        .write_with_event(license.id, &request, move |c, license_id| {
-            if let Some(tags) = &conditions.if_match {
-                check_if_match(Some(tags), users::get(c, license_id, &id)?.version)?;
-            }
-            // A user without a seat row (not entitled) frees nothing when it goes.
-            let had_seat = !seats::rows_for(c, license_id, std::slice::from_ref(&id))?.is_empty();
-            users::delete(c, license_id, &id)?;
-            Ok((
-                (),
-                if had_seat {
-                    Change::user(&id)
-                } else {
-                    Change::default()
-                },
-            ))
+pub async fn delete(one: One) -> ApiResult<StatusCode> {
+    kind::delete::<Seated>(one, |c, license_id, id| {
+        // A user without a seat row (not entitled) frees nothing when it goes.
+        let had_seat = !seats::rows_for(c, license_id, &[id.to_owned()])?.is_empty();
+        Ok(if had_seat {
+            Change::user(id)
+        } else {
+            Change::default()
         })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }

@@ -19,15 +19,19 @@ use seatflow_scim::patch::{MemberChange, NewMember};
 use seatflow_scim::resource::{self, Stored};
 pub use seatflow_scim::resource::{GroupFields, Member};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = groups)]
+/// A group row; as `Insertable`/`AsChangeset` (with its folded name key) it is what an insert
+/// and an update write: an update leaves the license and the creation time alone.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = groups, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct GroupRow {
     pub id: String,
+    #[diesel(skip_update)]
     pub license_id: String,
     pub display_name: String,
     pub external_id: Option<String>,
     pub document: String,
     pub version: i64,
+    #[diesel(skip_update)]
     pub created_at: String,
     pub updated_at: String,
 }
@@ -61,27 +65,23 @@ pub fn insert(conn: &mut DbConn, license_id: &str, fields: GroupFields) -> Resul
         created_at: now.clone(),
         updated_at: now,
     };
-    super::unique(
-        diesel::insert_into(groups::table)
-            .values((
-                groups::id.eq(&row.id),
-                groups::license_id.eq(&row.license_id),
-                groups::display_name.eq(&row.display_name),
-                groups::display_name_key.eq(display_name_key(&row.display_name)),
-                groups::external_id.eq(&row.external_id),
-                groups::document.eq(&row.document),
-                groups::version.eq(row.version),
-                groups::created_at.eq(&row.created_at),
-                groups::updated_at.eq(&row.updated_at),
-            ))
-            .execute(conn),
-        || {
-            format!(
-                "a group with displayName '{}' already exists",
-                row.display_name
-            )
-        },
-    )?;
+    let written = diesel::insert_into(groups::table)
+        .values((
+            &row,
+            groups::display_name_key.eq(display_name_key(&row.display_name)),
+        ))
+        .execute(conn);
+    saved(written, row)
+}
+
+/// `row` once `written`; the unique index on the displayName key refuses a taken one (409).
+fn saved(written: QueryResult<usize>, row: GroupRow) -> Result<GroupRow> {
+    super::unique(written, || {
+        format!(
+            "a group with displayName '{}' already exists",
+            row.display_name
+        )
+    })?;
     Ok(row)
 }
 
@@ -105,25 +105,11 @@ pub fn update(conn: &mut DbConn, current: &GroupRow, fields: GroupFields) -> Res
         updated_at: time::now(),
         ..current.clone()
     };
-    super::unique(
-        diesel::update(groups::table.find(&row.id))
-            .set((
-                groups::display_name.eq(&row.display_name),
-                groups::display_name_key.eq(display_name_key(&row.display_name)),
-                groups::external_id.eq(&row.external_id),
-                groups::document.eq(&row.document),
-                groups::version.eq(row.version),
-                groups::updated_at.eq(&row.updated_at),
-            ))
-            .execute(conn),
-        || {
-            format!(
-                "a group with displayName '{}' already exists",
-                row.display_name
-            )
-        },
-    )?;
-    Ok(row)
+    let key = groups::display_name_key.eq(display_name_key(&row.display_name));
+    let written = diesel::update(groups::table.find(&row.id))
+        .set((&row, key))
+        .execute(conn);
+    saved(written, row)
 }
 
 pub fn delete(conn: &mut DbConn, license_id: &str, id: &str) -> Result<()> {

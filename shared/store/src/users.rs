@@ -1,7 +1,7 @@
 //! SCIM Users of a license. The document column holds the resource exactly as the provider sent
 //! it (less `id`/`meta`); the other columns are indexed copies used by filters and licensing.
 
-use diesel::dsl::sql;
+use diesel::dsl::{Eq, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
@@ -17,10 +17,17 @@ use seatflow_scim::filter::Filter;
 pub use seatflow_scim::resource::UserFields;
 use seatflow_scim::resource::{self, Stored};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
+/// A user row; as `Insertable`/`AsChangeset` (with [`keys`]) it is what an insert and an update
+/// write: `None` is NULL, and an update leaves the license and the creation time alone.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(
+    table_name = users,
+    treat_none_as_null = true,
+    treat_none_as_default_value = false
+)]
 pub struct UserRow {
     pub id: String,
+    #[diesel(skip_update)]
     pub license_id: String,
     pub user_name: String,
     pub external_id: Option<String>,
@@ -28,6 +35,7 @@ pub struct UserRow {
     pub active: bool,
     pub document: String,
     pub version: i64,
+    #[diesel(skip_update)]
     pub created_at: String,
     pub updated_at: String,
 }
@@ -99,25 +107,30 @@ pub fn insert(conn: &mut DbConn, license_id: &str, fields: UserFields) -> Result
         created_at: now.clone(),
         updated_at: now,
     };
-    super::unique(
-        diesel::insert_into(users::table)
-            .values((
-                users::id.eq(&row.id),
-                users::license_id.eq(&row.license_id),
-                users::user_name.eq(&row.user_name),
-                users::user_name_key.eq(user_name_key(&row.user_name)),
-                users::external_id.eq(&row.external_id),
-                users::display_name.eq(&row.display_name),
-                users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
-                users::active.eq(row.active),
-                users::document.eq(&row.document),
-                users::version.eq(row.version),
-                users::created_at.eq(&row.created_at),
-                users::updated_at.eq(&row.updated_at),
-            ))
-            .execute(conn),
-        || format!("a user with userName '{}' already exists", row.user_name),
-    )?;
+    let written = diesel::insert_into(users::table)
+        .values((&row, keys(&row)))
+        .execute(conn);
+    saved(written, row)
+}
+
+/// The folded copies of `row`'s names, written with it.
+fn keys(
+    row: &UserRow,
+) -> (
+    Eq<users::user_name_key, String>,
+    Eq<users::display_name_key, Option<String>>,
+) {
+    (
+        users::user_name_key.eq(user_name_key(&row.user_name)),
+        users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
+    )
+}
+
+/// `row` once `written`; the unique index on the userName key refuses a taken one (409).
+fn saved(written: QueryResult<usize>, row: UserRow) -> Result<UserRow> {
+    super::unique(written, || {
+        format!("a user with userName '{}' already exists", row.user_name)
+    })?;
     Ok(row)
 }
 
@@ -143,23 +156,10 @@ pub fn update(conn: &mut DbConn, current: &UserRow, fields: UserFields) -> Resul
         updated_at: time::now(),
         ..current.clone()
     };
-    super::unique(
-        diesel::update(users::table.find(&row.id))
-            .set((
-                users::user_name.eq(&row.user_name),
-                users::user_name_key.eq(user_name_key(&row.user_name)),
-                users::external_id.eq(&row.external_id),
-                users::display_name.eq(&row.display_name),
-                users::display_name_key.eq(display_name_key(row.display_name.as_ref())),
-                users::active.eq(row.active),
-                users::document.eq(&row.document),
-                users::version.eq(row.version),
-                users::updated_at.eq(&row.updated_at),
-            ))
-            .execute(conn),
-        || format!("a user with userName '{}' already exists", row.user_name),
-    )?;
-    Ok(row)
+    let written = diesel::update(users::table.find(&row.id))
+        .set((&row, keys(&row)))
+        .execute(conn);
+    saved(written, row)
 }
 
 /// Fills in `display_name_key` where it is missing: rows written before the column existed (or
