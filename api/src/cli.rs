@@ -121,7 +121,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn open(config: &Config) -> Result<Db, CliError> {
-    let db = Db::connect(&config.database_url, config.db_pool_size)?;
+    let db = Db::connect(&config.database_url, config.db_pool_size)?
+        .with_read_concurrency(config.db_read_concurrency);
     migrations::run(&db)?;
     Ok(db)
 }

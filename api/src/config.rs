@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Database reads this process runs at once (the rest wait their turn in order); 0: four
+    /// per core. Reads are CPU-bound end to end, so more than the cores can run only adds
+    /// scheduling delay; raise it when PostgreSQL is on other machines with cores to spare.
+    #[arg(long, env = "SEATFLOW_DB_READ_CONCURRENCY", default_value_t = 0)]
+    pub db_read_concurrency: usize,
+
     /// Page size of SCIM list responses when `count` is not given.
     #[arg(long, env = "SEATFLOW_DEFAULT_PAGE_SIZE", default_value_t = 100)]
     pub default_page_size: i64,
