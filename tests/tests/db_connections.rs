@@ -81,7 +81,7 @@ async fn reads_run_at_most_read_concurrency_at_once_and_writes_are_not_held_to_i
 
     let test_db = TestDb::create(Backend::Postgres);
     let db = Db::connect(&test_db.url, 8)
-        .unwrap()
+        .expect("connect the test database")
         .with_read_concurrency(2);
     // The most units of work seen running at once, each holding its connection for 100 ms.
     async fn most_at_once(db: &Db, write: bool) -> usize {
@@ -105,7 +105,7 @@ async fn reads_run_at_most_read_concurrency_at_once_and_writes_are_not_held_to_i
             }
         });
         for done in futures_util::future::join_all(units).await {
-            done.unwrap();
+            done.expect("the unit of work runs");
         }
         most.load(Ordering::SeqCst)
     }
