@@ -130,7 +130,8 @@ measure() {
 }
 
 # `measure` $3 times; keeps the round with the median requests/s (this machine is shared: one
-# round can land on a noisy moment) and sets P99S to every round's p99.
+# round can land on a noisy moment), with P99 the median of the rounds' p99s (each figure is
+# its own median) and P99S every round's p99.
 measure_rounds() {
   local kind=$1 secs=$2 rounds=$3 i
   local -a rows=()
@@ -143,4 +144,5 @@ measure_rounds() {
   local median
   median=$(printf '%s\n' "${rows[@]}" | sort -t'|' -k1,1 -g | sed -n "$(( (rounds + 1) / 2 ))p")
   IFS='|' read -r RPS P50 P99 REQUESTS ERRORS COMMITS_PER_REQUEST CPU <<<"$median"
+  P99=$(tr '/' '\n' <<<"$P99S" | sort -g | sed -n "$(( (rounds + 1) / 2 ))p")
 }
