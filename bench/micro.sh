@@ -8,8 +8,9 @@
 #   entitlement  GET /api/v1/entitlements?email=…
 #   post-user    POST /Users (a new user each time)
 # For each: requests/s, latency p50/p99, and CPU µs per request of the API, the worker,
-# PostgreSQL (all its processes) and RabbitMQ, from /proc. First, the connection layer's own
-# cost per request (api/benches/wire.rs, in memory). Not part of CI.
+# PostgreSQL (all its processes) and RabbitMQ, from /proc. First, the connection layer's and
+# per-tenant admission's own cost per request (api/benches/wire.rs and admission.rs, in
+# memory). Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -20,6 +21,7 @@ SECS="${SECS:-10}"
 
 bench_build
 cargo bench -q -p seatflow-api --bench wire 2>/dev/null | grep '^connection layer'
+cargo bench -q -p seatflow-api --bench admission 2>/dev/null | grep '^admission'
 start_deployment
 echo "== $USERS users written into PostgreSQL"
 fill_users "$USERS"
