@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use crate::db::DbConn;
-use crate::db::schema::users;
+use crate::db::schema::{seats as seat_rows, users};
 use crate::filter_sql;
 use crate::listing::{self, ListQuery, Plan};
 use crate::seats::{self, Seat};
@@ -226,13 +226,25 @@ pub fn list(
                 if let Some(order) = &order {
                     q = q.order(sql::<Text>(order));
                 }
-                let rows = q
+                // Each user's seat comes with it (correlated subqueries on the seats' primary
+                // key): one statement per page instead of two.
+                let seat = seat_rows::table
+                    .filter(seat_rows::license_id.eq(users::license_id))
+                    .filter(seat_rows::user_id.eq(users::id));
+                let rows: Vec<(UserRow, Option<String>, Option<String>)> = q
                     .then_order_by((users::created_at, users::id))
                     .offset(query.page.offset())
                     .limit(query.page.count)
-                    .select(UserRow::as_select())
+                    .select((
+                        UserRow::as_select(),
+                        seat.select(seat_rows::status).single_value(),
+                        seat.select(seat_rows::reason).single_value(),
+                    ))
                     .load(c)?;
-                seated(c, license_id, rows)
+                Ok(rows
+                    .into_iter()
+                    .map(|(row, status, reason)| (row, status.map(|status| (status, reason))))
+                    .collect())
             },
         ),
         Plan::Scan {
