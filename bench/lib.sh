@@ -22,6 +22,7 @@ bench_cleanup() {
   for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^${PREFIX}" || true); do
     rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
   done
+  rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"${PREFIX}.events\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
 }
 trap bench_cleanup EXIT
 

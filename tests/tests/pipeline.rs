@@ -252,6 +252,15 @@ fn worker_cli(server: &TestServer, args: &[&str]) -> String {
         .env("SEATFLOW_DATABASE_URL", server.config.database_url.as_str())
         .env("SEATFLOW_AMQP_URL", amqp_url())
         .env("SEATFLOW_AMQP_PREFIX", &server.config.worker.amqp_prefix)
+        // The deployment's retry settings, hence its delay queues: the test removes those.
+        .env(
+            "SEATFLOW_MAX_ATTEMPTS",
+            server.config.worker.max_attempts.to_string(),
+        )
+        .env(
+            "SEATFLOW_RETRY_BASE_MS",
+            server.config.worker.retry_base_ms.to_string(),
+        )
         .env("SEATFLOW_LOG", "warn")
         .output()
         .unwrap();
