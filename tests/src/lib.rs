@@ -624,12 +624,25 @@ pub async fn spawn_api_at(
 /// worker and deletes the queues when dropped.
 pub struct Broker {
     stop: tokio::sync::watch::Sender<bool>,
+    /// Told when the worker has stopped.
+    stopped: std::sync::mpsc::Receiver<()>,
     pub queues: TestQueues,
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        // The queues go only once the worker is gone: a worker that saw its queue deleted
+        // would reconnect and declare the topology again, leaving queues behind. Waiting needs
+        // another thread to run the worker meanwhile, which a current-thread runtime lacks.
+        let wait = || {
+            let _ = self.stopped.recv_timeout(std::time::Duration::from_secs(5));
+        };
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        {
+            tokio::task::block_in_place(wait);
+        }
     }
 }
 
@@ -645,14 +658,26 @@ impl TestServer {
         })
         .await;
         let queues = TestQueues::of(&server.config);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(seatflow_licensing::consume_rabbitmq(
+        let (stop, stop_seen) = tokio::sync::watch::channel(false);
+        let (done, stopped) = std::sync::mpsc::channel();
+        let worker = seatflow_licensing::consume_rabbitmq(
             server.db.clone(),
             server.config.worker.clone(),
             amqp_url(),
-            stopped,
-        ));
-        (server, Broker { stop, queues })
+            stop_seen,
+        );
+        tokio::spawn(async move {
+            let _ = worker.await;
+            let _ = done.send(());
+        });
+        (
+            server,
+            Broker {
+                stop,
+                stopped,
+                queues,
+            },
+        )
     }
 }
 
