@@ -49,7 +49,7 @@ impl RateLimiter {
         if buckets.len() > 10_000 {
             buckets.retain(|_, b| now.duration_since(b.refilled) < IDLE);
         }
-        let bucket = buckets.entry(tenant.to_owned()).or_insert(Bucket {
+        let bucket = of_tenant(&mut buckets, tenant, || Bucket {
             tokens: self.burst,
             refilled: now,
         });
@@ -63,6 +63,19 @@ impl RateLimiter {
         let wait = ((1.0 - bucket.tokens) / self.rate).ceil().max(1.0);
         Err(ApiError::TooManyRequests(wait as u64))
     }
+}
+
+/// `tenant`'s entry, made by `new` the first time. Looked up by reference first: a known
+/// tenant, every request but its first, costs no allocation.
+fn of_tenant<'a, V>(
+    map: &'a mut HashMap<String, V>,
+    tenant: &str,
+    new: impl FnOnce() -> V,
+) -> &'a mut V {
+    if !map.contains_key(tenant) {
+        map.insert(tenant.to_owned(), new());
+    }
+    map.get_mut(tenant).expect("inserted above")
 }
 
 /// Per-tenant admission: at most `max_in_flight` requests of one tenant run at once in this
@@ -103,10 +116,7 @@ impl Admission {
                 tenants.retain(|_, s| Arc::strong_count(s) > 1);
             }
             let max = self.max_in_flight;
-            tenants
-                .entry(tenant.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(max)))
-                .clone()
+            of_tenant(&mut tenants, tenant, || Arc::new(Semaphore::new(max))).clone()
         };
         if let Ok(turn) = semaphore.clone().try_acquire_owned() {
             return Ok(Some(turn));
