@@ -15,11 +15,14 @@ use std::future::Future;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+
 use diesel::prelude::*;
 use seatflow_api::Config;
 use seatflow_queue::outbox::{APPLIED, DEAD};
 use seatflow_store::db::Db;
-use seatflow_store::db::schema::{licenses, outbox, seats};
+use seatflow_store::db::DbConn;
+use seatflow_store::db::schema::{feed_events, licenses, outbox, seats, users};
 use serde_json::json;
 
 use crate::loadgen::{self, Options, Report};
@@ -246,6 +249,7 @@ impl Deployment {
                 "{chaos}: seats_used counts the assigned rows"
             );
             assert!(assigned <= limit, "{chaos}: {assigned} of {limit} seats");
+            feed_agrees(&mut conn, license, chaos);
         }
         drop(conn);
         let parked = self.drain_queues(chaos).await;
@@ -297,6 +301,54 @@ impl Deployment {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The change feed tells exactly what committed, crashes and redeliveries included: replaying
+/// a license's events in their order gives its users, its seat holders and its waiting line.
+fn feed_agrees(conn: &mut DbConn, license: &str, chaos: &str) {
+    let events: Vec<(String, Option<String>)> = feed_events::table
+        .filter(feed_events::license_id.eq(license))
+        .order(feed_events::id)
+        .select((feed_events::event_type, feed_events::subject))
+        .load(conn)
+        .expect("feed");
+    let (mut people, mut holders, mut waiting) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for (event_type, subject) in events {
+        let Some(id) = subject else { continue };
+        match event_type.as_str() {
+            "user.created" => assert!(people.insert(id), "{chaos}: a user created twice"),
+            "user.deleted" => assert!(people.remove(&id), "{chaos}: an unknown user deleted"),
+            "seat.assigned" => assert!(holders.insert(id), "{chaos}: a seat given twice"),
+            "seat.promoted" => {
+                assert!(waiting.remove(&id), "{chaos}: promoted without waiting");
+                holders.insert(id);
+            }
+            "seat.released" => assert!(holders.remove(&id), "{chaos}: released without a seat"),
+            "seat.blocked" => assert!(waiting.insert(id), "{chaos}: queued twice"),
+            "seat.dequeued" => assert!(waiting.remove(&id), "{chaos}: dequeued without waiting"),
+            _ => {}
+        }
+    }
+    let mut rows = |status: Option<&str>| -> BTreeSet<String> {
+        match status {
+            Some(status) => seats::table
+                .filter(seats::license_id.eq(license))
+                .filter(seats::status.eq(status))
+                .select(seats::user_id)
+                .load::<String>(conn),
+            None => users::table
+                .filter(users::license_id.eq(license))
+                .select(users::id)
+                .load::<String>(conn),
+        }
+        .expect("rows")
+        .into_iter()
+        .collect()
+    };
+    assert_eq!(people, rows(None), "{chaos}: the feed's users");
+    assert_eq!(holders, rows(Some("assigned")), "{chaos}: the feed's seats");
+    assert_eq!(waiting, rows(Some("blocked")), "{chaos}: the feed's queue");
 }
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -248,6 +248,7 @@ fn run_case(h: &Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                 let changed = h.write(move |c| {
                     let group = groups::get(c, &lic, &gid)?;
                     groups::apply_member_changes(c, &group, &[MemberChange::Add(members)])
+                        .map(|d| d.touched())
                 });
                 for slot in present {
                     if !model.members[g].contains_key(&slot) {
@@ -265,6 +266,7 @@ fn run_case(h: &Harness, ops: &[Op]) -> Result<(), TestCaseError> {
                 let changed = h.write(move |c| {
                     let group = groups::get(c, &lic, &gid)?;
                     groups::apply_member_changes(c, &group, &[MemberChange::Remove(vec![id])])
+                        .map(|d| d.touched())
                 });
                 model.members[g].remove(&u);
                 h.event(&license_id, Change::members(&group_ids[g], changed));
@@ -459,6 +461,7 @@ fn late_membership_event_keeps_queue_order(backend: Backend) {
         let changed = h.write(move |c| {
             let group = groups::get(c, &l, &gid)?;
             groups::apply_member_changes(c, &group, &[MemberChange::Add(members)])
+                .map(|d| d.touched())
         });
         h.event(&lic, Change::members(&group, changed));
     };

@@ -144,6 +144,9 @@ mod tests {
             last_scim_request_at: None,
             last_test_connection_at: None,
             full_reconcile_due: false,
+            usage_level: 0,
+            error_rate_warned: false,
+            first_synced_at: None,
         };
         let token = TokenInfo {
             id: "t".into(),

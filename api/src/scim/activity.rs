@@ -1,14 +1,20 @@
 //! What the identity provider has been doing, for the sync health (and the license admin's
 //! setup checklist): its Test Connection, and its requests by status.
 
-use axum::extract::{Request, State};
+use std::time::Instant;
+
+use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use seatflow_scim::filter::{CompValue, CompareOp, Filter};
 use seatflow_store::db::Db;
 use seatflow_store::licenses;
+use seatflow_store::scim_requests::NewRequest;
 use seatflow_store::time;
 
+use crate::http::request_id::RequestId;
+use crate::scim::feed;
+use crate::scim::request_buffer;
 use crate::scim::request_log::TenantSlot;
 use crate::state::AppState;
 
@@ -26,33 +32,53 @@ pub fn is_test_connection(filter: Option<&Filter>, total: i64) -> bool {
     }
 }
 
-/// Records a Test Connection off the request path (best effort).
-pub fn record_test_connection(db: &Db, license_id: String) {
-    let db = db.clone();
-    tokio::spawn(async move {
-        let now = time::now();
-        let recorded = db
-            .write(move |c| licenses::record_activity(c, &license_id, &now, true))
-            .await;
-        if let Err(e) = recorded {
-            tracing::debug!(error = %e, "could not record a Test Connection");
-        }
-    });
+/// Records a Test Connection and its feed event before the probe is answered (a probe is rare
+/// and not latency-bound; once answered, what it shows is recorded). A failure to record is
+/// logged, not the probe's failure.
+pub async fn record_test_connection(db: &Db, license_id: String, request_id: String) {
+    let now = time::now();
+    let recorded = db
+        .write(move |c| {
+            licenses::record_activity(c, &license_id, &now, true)?;
+            let event = feed::test_connection(&license_id);
+            seatflow_feed::event::record(c, &license_id, &[event], Some(&request_id))
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record a Test Connection");
+    }
 }
 
-/// Counts each authenticated SCIM request by license and status.
+/// Counts each authenticated SCIM request by license and status, and queues it for the
+/// persisted request log (`scim::request_buffer`; written in batches, off the request path).
 pub async fn count_requests(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let started = Instant::now();
     let slot = TenantSlot::default();
     request.extensions_mut().insert(slot.clone());
+    let method = request.method().as_str().to_owned();
+    // Nested routers see their path without the mount point; the log keeps the whole one.
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |original| original.0.clone());
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
     let response = next.run(request).await;
     if let Some(license_id) = slot.0.get() {
-        state
-            .requests
-            .record(license_id, response.status().as_u16());
+        let status = response.status().as_u16();
+        state.requests.record(license_id, status);
+        state.pending_requests.push(NewRequest {
+            license_id: license_id.clone(),
+            method,
+            path: request_buffer::redact(uri.path(), uri.query(), &state.limits),
+            status: i32::from(status),
+            latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            request_id,
+            created_at: time::now(),
+        });
     }
     response
 }

@@ -20,11 +20,13 @@ use crate::http::body::{JsonBody, Path, ScimJson};
 use crate::http::error::ApiResult;
 use crate::http::limits;
 use crate::scim::etag::{Reply, Return};
+use crate::scim::feed;
 use crate::scim::kind::{
     self, One, Patch, Resource, Scim, Target, apply_patch, list_response, patch_reply, read_reply,
     respond,
 };
 use crate::scim::query::ReadQuery;
+use crate::state::Effects;
 
 /// A group row with its members when the response needs them.
 pub type WithMembers = (GroupRow, Option<Vec<Member>>);
@@ -93,14 +95,21 @@ pub async fn create(
     let (fields, members) = resource::group_fields(body)?;
     let members = [MemberChange::Add(members)];
     limits::check_members(&members, scim.state.config.max_members_per_request)?;
+    let (base, known) = (scim.state.config.tenant_url(), scim.first_sync_known());
     let loaded = scim
         .write(move |c, license_id| {
             let row = groups::insert(c, license_id, fields)?;
-            groups::apply_member_changes(c, &row, &members)?;
+            let delta = groups::apply_member_changes(c, &row, &members)?;
+            let mut events: Vec<_> = feed::first_sync(c, license_id, known, "Group", &row.id)?
+                .into_iter()
+                .collect();
+            events.extend(feed::group_created(&row, &delta, &base)?);
             // A new group is licensed by nobody yet: its members' seats cannot move.
-            Ok((load_members(c, row, wanted)?, Change::default()))
+            let effects = Effects::new(Change::default(), events);
+            Ok((load_members(c, row, wanted)?, effects))
         })
         .await?;
+    scim.first_sync_recorded();
     respond(&scim.state, &loaded, StatusCode::CREATED, &query)
 }
 
@@ -134,6 +143,7 @@ pub async fn replace(
     let members = [MemberChange::ReplaceAll(members)];
     let state = &scim.state;
     limits::check_members(&members, state.config.max_members_per_request)?;
+    let base = state.config.tenant_url();
     let loaded = scim
         .write(move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
@@ -145,8 +155,10 @@ pub async fn replace(
                 resource::check_kept_members(&kept, replacement)?;
             }
             let row = groups::update(c, &current, fields)?;
-            let changed = groups::apply_member_changes(c, &row, &members)?;
-            Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
+            let delta = groups::apply_member_changes(c, &row, &members)?;
+            let events = feed::group_changed(&current, &row, &delta, &base)?;
+            let effects = Effects::new(Change::members(&id, delta.touched()), events);
+            Ok((load_members(c, row, wanted)?, effects))
         })
         .await?;
     respond(state, &loaded, StatusCode::OK, &query)
@@ -164,6 +176,7 @@ pub async fn patch(
     let with_body = conditions.patch_returns_body(&query, Return::Minimal);
     let wanted = with_body && query.wants("members");
     let if_match = conditions.if_match.clone();
+    let base = state.config.tenant_url();
     let loaded = scim
         .write(move |c, license_id| {
             let current = groups::get(c, license_id, &id)?;
@@ -174,11 +187,13 @@ pub async fn patch(
             let doc = resource::normalize(ResourceKind::Group, doc)?;
             let fields = resource::group_fields_from_doc(doc)?;
             if fields.document == current.document && changes.is_empty() {
-                return Ok((load_members(c, current, wanted)?, Change::default()));
+                return Ok((load_members(c, current, wanted)?, Effects::default()));
             }
-            let changed = groups::apply_member_changes(c, &current, &changes)?;
+            let delta = groups::apply_member_changes(c, &current, &changes)?;
             let row = groups::update(c, &current, fields)?;
-            Ok((load_members(c, row, wanted)?, Change::members(&id, changed)))
+            let events = feed::group_changed(&current, &row, &delta, &base)?;
+            let effects = Effects::new(Change::members(&id, delta.touched()), events);
+            Ok((load_members(c, row, wanted)?, effects))
         })
         .await?;
     patch_reply(state, &loaded, &query, &conditions, with_body)
@@ -186,6 +201,7 @@ pub async fn patch(
 
 pub async fn delete(one: One) -> ApiResult<StatusCode> {
     kind::delete::<WithMembers>(one, |c, license_id, id| {
+        let row = groups::get(c, license_id, id)?;
         // A licensed group's members may lose their seats with it; nobody else's can move.
         let licensed = licensed_groups::list(c, license_id)?.contains(&id.to_owned());
         let members = if licensed {
@@ -193,7 +209,10 @@ pub async fn delete(one: One) -> ApiResult<StatusCode> {
         } else {
             Vec::new()
         };
-        Ok(Change::users(members))
+        Ok(Effects::new(
+            Change::users(members),
+            vec![feed::group_deleted(&row)],
+        ))
     })
     .await
 }

@@ -7,7 +7,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use seatflow_licensing::Change;
 use seatflow_scim::limits::Limits;
 use seatflow_scim::patch::{self, MemberChange, PatchRequest};
 use seatflow_scim::resource::{self, Stored};
@@ -23,7 +22,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::request_id::RequestId;
 use crate::scim::etag::{Bodiless, Conditions, Reply, with_preference};
 use crate::scim::query::ReadQuery;
-use crate::state::AppState;
+use crate::state::{AppState, Effects};
 
 /// A stored resource as the handlers render it: its row with what the rendering needs (a user's
 /// seat; a group's members, when the response includes them).
@@ -76,10 +75,28 @@ impl Scim {
         Ok(self.state.db.read(move |c| work(c, &license_id)).await?)
     }
 
-    /// Runs `work` as a write with the licensing event it causes (`AppState::write_with_event`).
+    /// Whether the license's first sync is recorded already (`scim::feed::first_sync`): its
+    /// cached row says so, or this process recorded it.
+    pub fn first_sync_known(&self) -> bool {
+        self.license.first_synced_at.is_some()
+            || self
+                .state
+                .first_synced
+                .lock()
+                .is_ok_and(|seen| seen.contains(&self.license.id))
+    }
+
+    /// After a create committed: the license's first sync is recorded.
+    pub fn first_sync_recorded(&self) {
+        if let Ok(mut seen) = self.state.first_synced.lock() {
+            seen.insert(self.license.id.clone());
+        }
+    }
+
+    /// Runs `work` as a write with what it causes (`AppState::write_with_event`).
     pub async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut DbConn, &str) -> seatflow_store::Result<(T, Change)> + Send + 'static,
+        work: impl FnOnce(&mut DbConn, &str) -> seatflow_store::Result<(T, Effects)> + Send + 'static,
     ) -> ApiResult<T> {
         let license_id = self.license.id.clone();
         Ok(self
@@ -220,18 +237,19 @@ pub fn list_response(resources: Vec<Value>, total: i64, query: &ReadQuery) -> Sc
 }
 
 /// A DELETE: 412 when `If-Match` names another version, 404 when there is no such resource,
-/// else 204. `freed` tells, before the resource goes, what licensing must look at once it is gone.
+/// else 204. `going` tells, before the resource goes, what its deletion causes: what licensing
+/// must look at once it is gone, and the feed's events.
 pub async fn delete<R: Resource>(
     (scim, Path(id), conditions): One,
-    freed: impl FnOnce(&mut DbConn, &str, &str) -> seatflow_store::Result<Change> + Send + 'static,
+    going: impl FnOnce(&mut DbConn, &str, &str) -> seatflow_store::Result<Effects> + Send + 'static,
 ) -> ApiResult<StatusCode> {
     scim.write(move |c, license_id| {
         if let Some(tags) = &conditions.if_match {
             check_if_match(Some(tags), R::version(c, license_id, &id)?)?;
         }
-        let change = freed(c, license_id, &id)?;
+        let effects = going(c, license_id, &id)?;
         R::delete(c, license_id, &id)?;
-        Ok(((), change))
+        Ok(((), effects))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,10 +4,12 @@
 pub mod activity;
 pub mod discovery;
 mod etag;
+pub mod feed;
 pub mod groups;
 pub mod kind;
 pub mod paths;
 mod query;
+pub mod request_buffer;
 pub mod request_log;
 pub mod search;
 pub mod users;

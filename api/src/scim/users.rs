@@ -3,24 +3,27 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use seatflow_licensing::Change;
+use seatflow_licensing::events::released_with_user;
 use seatflow_scim::ResourceKind;
 use seatflow_scim::resource::{self, Stored};
 use seatflow_scim::version::check_if_match;
 use seatflow_store::Result;
+use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::DbConn;
-use seatflow_store::seats;
 use seatflow_store::users::{self, Seated, UserRow};
-use serde_json::Value;
+use seatflow_store::{seat_history, seats, time};
+use serde_json::{Value, json};
 
 use crate::http::body::{JsonBody, Path, ScimJson};
 use crate::http::error::ApiResult;
-use crate::scim::activity;
 use crate::scim::etag::{Reply, Return};
 use crate::scim::kind::{
     self, One, Patch, Resource, Scim, Target, apply_patch, list_response, patch_reply, read_reply,
     respond,
 };
 use crate::scim::query::ReadQuery;
+use crate::scim::{activity, feed};
+use crate::state::Effects;
 
 /// A user is rendered with its seat (or the lack of one).
 impl Resource for Seated {
@@ -56,14 +59,16 @@ fn seated(c: &mut DbConn, row: UserRow) -> Result<Seated> {
     Ok((row, seat))
 }
 
-/// What an update changes for licensing: only `active` can move a seat (a rename, new e-mails
-/// or names cannot).
-fn seat_change(before: &UserRow, after: &UserRow) -> Change {
-    if before.active == after.active {
+/// What an update causes: for licensing, only a change of `active` can move a seat (a rename,
+/// new e-mails or names cannot); for the feed, the user's event.
+fn updated(before: &UserRow, after: &UserRow, base: &str) -> Result<Effects> {
+    let change = if before.active == after.active {
         Change::default()
     } else {
         Change::user(&after.id)
-    }
+    };
+    let events = feed::user_changed(before, after, base)?;
+    Ok(Effects::new(change, events.into_iter().collect()))
 }
 
 pub async fn create(
@@ -72,13 +77,19 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
+    let (base, known) = (scim.state.config.tenant_url(), scim.first_sync_known());
     let row = scim
         .write(move |c, license_id| {
             let row = users::insert(c, license_id, fields)?;
+            let mut events: Vec<_> = feed::first_sync(c, license_id, known, "User", &row.id)?
+                .into_iter()
+                .collect();
+            events.push(feed::user_created(&row, &base)?);
             // A new user is in no group yet: no seat can move, so licensing has no work.
-            Ok(((row, None), Change::default()))
+            Ok(((row, None), Effects::new(Change::default(), events)))
         })
         .await?;
+    scim.first_sync_recorded();
     respond(&scim.state, &row, StatusCode::CREATED, &query)
 }
 
@@ -95,7 +106,7 @@ pub async fn get((scim, Path(id), query, conditions): Target) -> ApiResult<Reply
 pub async fn list(scim: Scim, query: ReadQuery) -> ApiResult<ScimJson> {
     let (total, resources) = kind::search::<Seated>(&scim, &query).await?;
     if activity::is_test_connection(query.filter.as_ref(), total) {
-        activity::record_test_connection(&scim.state.db, scim.license.id);
+        activity::record_test_connection(&scim.state.db, scim.license.id, scim.request.0).await;
     }
     Ok(list_response(resources, total, &query))
 }
@@ -107,13 +118,14 @@ pub async fn replace(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<ScimJson> {
     let fields = resource::user_fields(body)?;
+    let base = scim.state.config.tenant_url();
     let row = scim
         .write(move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
             check_if_match(conditions.if_match.as_ref(), current.version)?;
             let row = users::update(c, &current, fields)?;
-            let change = seat_change(&current, &row);
-            Ok((seated(c, row)?, change))
+            let effects = updated(&current, &row, &base)?;
+            Ok((seated(c, row)?, effects))
         })
         .await?;
     respond(&scim.state, &row, StatusCode::OK, &query)
@@ -127,6 +139,7 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     let limits = scim.state.limits;
     let if_match = conditions.if_match.clone();
+    let base = scim.state.config.tenant_url();
     let row = scim
         .write(move |c, license_id| {
             let current = users::get(c, license_id, &id)?;
@@ -135,11 +148,11 @@ pub async fn patch(
             let doc = resource::normalize(ResourceKind::User, doc)?;
             let fields = resource::user_fields_from_doc(doc)?;
             if fields.document == current.document {
-                return Ok((seated(c, current)?, Change::default()));
+                return Ok((seated(c, current)?, Effects::default()));
             }
             let row = users::update(c, &current, fields)?;
-            let change = seat_change(&current, &row);
-            Ok((seated(c, row)?, change))
+            let effects = updated(&current, &row, &base)?;
+            Ok((seated(c, row)?, effects))
         })
         .await?;
     let with_body = conditions.patch_returns_body(&query, Return::Representation);
@@ -147,14 +160,47 @@ pub async fn patch(
 }
 
 pub async fn delete(one: One) -> ApiResult<StatusCode> {
-    kind::delete::<Seated>(one, |c, license_id, id| {
-        // A user without a seat row (not entitled) frees nothing when it goes.
-        let had_seat = !seats::rows_for(c, license_id, &[id.to_owned()])?.is_empty();
-        Ok(if had_seat {
-            Change::user(id)
-        } else {
-            Change::default()
-        })
+    let request_id = one.0.request.0.clone();
+    kind::delete::<Seated>(one, move |c, license_id, id| {
+        let row = users::get(c, license_id, id)?;
+        let mut events = vec![feed::user_deleted(&row)];
+        // A user without a seat row (not entitled) frees nothing when it goes; one with a row
+        // gives it up with the user (the row goes with it).
+        let change = match seats::locked_for_deletion(c, license_id, id)? {
+            Some(seat) => {
+                let was_assigned = seat.status == seats::ASSIGNED;
+                events.push(released_with_user(id, &row.user_name, was_assigned));
+                given_up_with_user(c, license_id, id, was_assigned, &request_id)?;
+                Change::user(id)
+            }
+            None => Change::default(),
+        };
+        Ok(Effects::new(change, events))
     })
     .await
+}
+
+/// The seat (or place in the queue) a deleted user gives up without the seat engine, recorded
+/// as the engine records its decisions: audited, and a held seat's history row closed (the
+/// seat row goes with the user).
+fn given_up_with_user(
+    c: &mut DbConn,
+    license_id: &str,
+    id: &str,
+    was_assigned: bool,
+    request_id: &str,
+) -> Result<()> {
+    let now = time::now();
+    let entry = Entry {
+        actor: Actor::Scim,
+        action: if was_assigned { "released" } else { "dequeued" },
+        subject: Some(id),
+        detail: json!({ "reason": seat_history::USER_DELETED }),
+        request_id: Some(request_id),
+    };
+    audit::record_at(c, license_id, &[entry], &now)?;
+    if was_assigned {
+        seat_history::close(c, license_id, &[(id, seat_history::USER_DELETED)], &now)?;
+    }
+    Ok(())
 }

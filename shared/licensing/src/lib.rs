@@ -15,6 +15,8 @@
 //! everything is recomputed from current state, so a duplicate, late or reordered event
 //! changes nothing.
 
+pub mod events;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use diesel::prelude::*;
@@ -35,6 +37,7 @@ use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::schema::{group_members, licensed_groups, licenses, users};
 use seatflow_store::db::{Db, DbConn};
 use seatflow_store::licenses::License;
+use seatflow_store::seat_history::{self, Opened};
 use seatflow_store::{Error, Result, seats, time};
 use tokio::sync::{Notify, watch};
 
@@ -213,6 +216,9 @@ pub struct Impact {
     /// Users the reconcile looked at: what it cost (`seatflow_licensing_users_examined_total`).
     #[serde(skip)]
     pub examined: usize,
+    /// Seats assigned after it.
+    #[serde(skip)]
+    pub seats_used: i64,
 }
 
 /// The users an event batch asks to look at.
@@ -261,7 +267,9 @@ pub fn reconcile(
     // change entitled (seats follow queue order only among the users one pass looks at).
     scope.full |= license.full_reconcile_due;
     let (last_event, request_id) = (cause.event_id, cause.request_id);
-    let (impact, decisions) = apply(conn, &license, &scope)?;
+    // One instant for the decisions' seats, audit entries and seat history alike.
+    let now = time::now();
+    let (impact, decisions) = apply(conn, &license, &scope, &now)?;
     if license.full_reconcile_due {
         seatflow_store::licenses::set_full_reconcile_due(conn, license_id, false)?;
     }
@@ -276,7 +284,13 @@ pub fn reconcile(
             request_id,
         })
         .collect();
-    audit::record(conn, license_id, &entries)?;
+    audit::record_at(conn, license_id, &entries, &now)?;
+    let ids: Vec<String> = decisions.iter().map(|d| d.user_id.clone()).collect();
+    let standing = seatflow_store::users::standing(conn, license_id, &ids)?;
+    record_history(conn, license_id, &decisions, &standing, &now)?;
+    let mut told = events::decided(conn, license_id, &decisions, &standing)?;
+    told.extend(events::usage(conn, &license, impact.seats_used)?);
+    seatflow_feed::event::record(conn, license_id, &told, request_id)?;
     Ok(impact)
 }
 
@@ -289,13 +303,49 @@ pub fn preview(conn: &mut DbConn, license_id: &str) -> Result<Impact> {
         full: true,
         ..Scope::default()
     };
-    Ok(apply(conn, &license, &scope)?.0)
+    Ok(apply(conn, &license, &scope, &time::now())?.0)
 }
 
-struct Decision {
-    user_id: String,
-    action: &'static str,
-    reason: &'static str,
+/// The seat history of the decisions: a row opened for each seat taken, the holder's row
+/// closed for each seat released, with the why the change feed's `seat.released` tells.
+fn record_history(
+    conn: &mut DbConn,
+    license_id: &str,
+    decisions: &[Decision],
+    standing: &events::Standing,
+    at: &str,
+) -> Result<()> {
+    let closed: Vec<(&str, &str)> = decisions
+        .iter()
+        .filter(|d| d.action == "released")
+        .map(|d| {
+            (
+                d.user_id.as_str(),
+                events::release_why(standing.get(&d.user_id)),
+            )
+        })
+        .collect();
+    seat_history::close(conn, license_id, &closed, at)?;
+    // Every user seated has a user row (the seat row's foreign key), so a userName.
+    let opened: Vec<Opened<'_>> = decisions
+        .iter()
+        .filter(|d| d.action == "assigned")
+        .filter_map(|d| {
+            let (user_name, _) = standing.get(&d.user_id)?;
+            Some(Opened {
+                user_id: &d.user_id,
+                user_name,
+                reason: d.reason,
+            })
+        })
+        .collect();
+    seat_history::open(conn, license_id, &opened, at)
+}
+
+pub(crate) struct Decision {
+    pub(crate) user_id: String,
+    pub(crate) action: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 /// Serialises the reconciles of a license. On PostgreSQL `FOR NO KEY UPDATE`, not `FOR UPDATE`:
@@ -319,8 +369,12 @@ fn lock_license(conn: &mut DbConn, license_id: &str) -> Result<Option<License>> 
     })
 }
 
-fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact, Vec<Decision>)> {
-    let now = time::now();
+fn apply(
+    conn: &mut DbConn,
+    license: &License,
+    scope: &Scope,
+    now: &str,
+) -> Result<(Impact, Vec<Decision>)> {
     let affected = affected_users(conn, &license.id, scope)?;
     let entitled = entitled_among(conn, &license.id, &affected)?;
     let rows = seats::rows_for(conn, &license.id, &affected)?;
@@ -352,7 +406,7 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
             _ => {}
         }
     }
-    seats::insert_blocked(conn, &license.id, &joining_rows, &now)?;
+    seats::insert_blocked(conn, &license.id, &joining_rows, now)?;
     seats::delete(conn, &license.id, &leaving)?;
 
     let assigned_now = seats::assigned_count(conn, &license.id)?;
@@ -369,7 +423,20 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
         head.truncate(usize::try_from(free).unwrap_or(usize::MAX));
         head
     };
-    seats::assign(conn, &license.id, &promoted, &now)?;
+    let seated = seats::assign(conn, &license.id, &promoted, now)?;
+    let promoted = if seated == promoted.len() {
+        promoted
+    } else {
+        // A user deleted while this pass promoted them: their deletion locked the seat row
+        // first and took it along, so the update found nothing. They hold no seat, so they are
+        // neither told as assigned (audit, feed, seat history) nor counted in `seats_used`;
+        // the deletion's own licensing event fills the seat.
+        let rows = seats::rows_for(conn, &license.id, &promoted)?;
+        promoted
+            .into_iter()
+            .filter(|id| rows.get(id).is_some_and(|r| r.status == seats::ASSIGNED))
+            .collect()
+    };
     let promoted_set: HashSet<&String> = promoted.iter().collect();
     for user_id in &promoted {
         impact.assigned += 1;
@@ -402,6 +469,7 @@ fn apply(conn: &mut DbConn, license: &License, scope: &Scope) -> Result<(Impact,
     }
     let used = assigned_now + i64::try_from(promoted.len()).unwrap_or(i64::MAX);
     seats::set_seats_used(conn, &license.id, used)?;
+    impact.seats_used = used;
     Ok((impact, decisions))
 }
 

@@ -182,24 +182,56 @@ pub fn list(
     }
 }
 
+/// What a request's membership changes did to a group, net: a member removed and added again
+/// by one request is in neither list (but has a new join time, so licensing looks at them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberDelta {
+    pub added: BTreeSet<String>,
+    pub removed: BTreeSet<String>,
+    /// Everyone who joined or left at some step, sorted: what licensing must look at.
+    pub touched: BTreeSet<String>,
+}
+
+impl MemberDelta {
+    fn joined(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if !self.removed.remove(&id) {
+                self.added.insert(id.clone());
+            }
+            self.touched.insert(id);
+        }
+    }
+
+    fn left(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if !self.added.remove(&id) {
+                self.removed.insert(id.clone());
+            }
+            self.touched.insert(id);
+        }
+    }
+
+    /// The users whose membership changed, for licensing.
+    pub fn touched(&self) -> Vec<String> {
+        self.touched.iter().cloned().collect()
+    }
+}
+
 /// Applies membership changes in order. Added ids that are not users of the license are skipped.
-/// Returns the users whose membership of the group changed (joined, or left), sorted: what
-/// licensing must look at, whatever the size of the group.
+/// Returns who joined and left (whatever the size of the group, only they are listed).
 pub fn apply_member_changes(
     conn: &mut DbConn,
     group: &GroupRow,
     changes: &[MemberChange],
-) -> Result<Vec<String>> {
-    let mut changed = BTreeSet::new();
+) -> Result<MemberDelta> {
+    let mut delta = MemberDelta::default();
     for change in changes {
         match change {
             MemberChange::Add(members) => {
-                changed.extend(insert_members(conn, group, members, &HashMap::new())?)
+                delta.joined(insert_members(conn, group, members, &HashMap::new())?)
             }
-            MemberChange::Remove(ids) => {
-                changed.extend(remove_members(conn, &group.id, Some(ids))?)
-            }
-            MemberChange::RemoveAll => changed.extend(remove_members(conn, &group.id, None)?),
+            MemberChange::Remove(ids) => delta.left(remove_members(conn, &group.id, Some(ids))?),
+            MemberChange::RemoveAll => delta.left(remove_members(conn, &group.id, None)?),
             MemberChange::ReplaceAll(members) => {
                 // Members who stay keep their join time, i.e. their place in the seat queue
                 // (Okta sends the whole list with every PUT); only newcomers join now.
@@ -212,14 +244,17 @@ pub fn apply_member_changes(
                 let left = remove_members(conn, &group.id, None)?;
                 let joined = insert_members(conn, group, members, &kept)?;
                 // Who was and stays a member changed nothing.
-                let stayed: BTreeSet<&String> =
-                    joined.iter().filter(|id| kept.contains_key(*id)).collect();
-                changed.extend(left.iter().filter(|id| !stayed.contains(id)).cloned());
-                changed.extend(joined.iter().filter(|id| !kept.contains_key(*id)).cloned());
+                let stayed: BTreeSet<String> = joined
+                    .iter()
+                    .filter(|id| kept.contains_key(*id))
+                    .cloned()
+                    .collect();
+                delta.left(left.into_iter().filter(|id| !stayed.contains(id)));
+                delta.joined(joined.into_iter().filter(|id| !kept.contains_key(id)));
             }
         }
     }
-    Ok(changed.into_iter().collect())
+    Ok(delta)
 }
 
 /// Inserts the members who are users of the license; a member named in `joined` keeps that

@@ -24,6 +24,16 @@ pub struct License {
     /// A change needing a full reconcile was recorded and no reconcile has done it yet.
     #[serde(skip)]
     pub full_reconcile_due: bool,
+    /// The highest usage threshold reached (0, 80, 90 or 100 percent): each crossing upward is
+    /// told once on the change feed, again after usage fell back below it.
+    #[serde(skip)]
+    pub usage_level: i32,
+    /// Whether the change feed was told the provider's requests fail often (cleared when they
+    /// stop).
+    #[serde(skip)]
+    pub error_rate_warned: bool,
+    /// When the identity provider first created a user or group here.
+    pub first_synced_at: Option<String>,
 }
 
 pub fn create(conn: &mut DbConn, name: &str, seats: i64) -> Result<License> {
@@ -52,6 +62,9 @@ pub fn create(conn: &mut DbConn, name: &str, seats: i64) -> Result<License> {
         last_scim_request_at: None,
         last_test_connection_at: None,
         full_reconcile_due: false,
+        usage_level: 0,
+        error_rate_warned: false,
+        first_synced_at: None,
     };
     diesel::insert_into(licenses::table)
         .values(&license)
@@ -163,4 +176,24 @@ pub fn set_full_reconcile_due(conn: &mut DbConn, license_id: &str, due: bool) ->
         .set(licenses::full_reconcile_due.eq(due))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records the usage threshold reached (see `License::usage_level`).
+pub fn set_usage_level(conn: &mut DbConn, license_id: &str, level: i32) -> Result<()> {
+    diesel::update(licenses::table.find(license_id))
+        .set(licenses::usage_level.eq(level))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the license's first sync, once: whether this call was the first.
+pub fn mark_first_sync(conn: &mut DbConn, license_id: &str) -> Result<bool> {
+    let marked = diesel::update(
+        licenses::table
+            .find(license_id)
+            .filter(licenses::first_synced_at.is_null()),
+    )
+    .set(licenses::first_synced_at.eq(time::now()))
+    .execute(conn)?;
+    Ok(marked == 1)
 }

@@ -284,16 +284,31 @@ pub fn user_names(
     license_id: &str,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>> {
-    let mut names = std::collections::HashMap::new();
+    Ok(standing(conn, license_id, ids)?
+        .into_iter()
+        .map(|(id, (name, _))| (id, name))
+        .collect())
+}
+
+/// userName and `active` of some users of a license (deleted users are absent).
+pub fn standing(
+    conn: &mut DbConn,
+    license_id: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, bool)>> {
+    let mut found = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String)> = users::table
+        let rows: Vec<(String, String, bool)> = users::table
             .filter(users::license_id.eq(license_id))
             .filter(users::id.eq_any(chunk))
-            .select((users::id, users::user_name))
+            .select((users::id, users::user_name, users::active))
             .load(conn)?;
-        names.extend(rows);
+        found.extend(
+            rows.into_iter()
+                .map(|(id, name, active)| (id, (name, active))),
+        );
     }
-    Ok(names)
+    Ok(found)
 }
 
 /// The id of the user with this userName (case-insensitive), if synced.
