@@ -44,6 +44,25 @@ ensure_rabbitmq() {
   exit 1
 }
 
+# The webhook tests verify signatures with the Standard Webhooks reference library (PyPI's
+# standardwebhooks, pinned in scripts/webhook-verifier.txt), in a venv of its own under the
+# target directory; the tests find its interpreter through SEATFLOW_WEBHOOK_VERIFIER_PYTHON.
+ensure_webhook_verifier() {
+  local venv="${CARGO_TARGET_DIR:-target}/webhook-verifier"
+  if ! need python3; then
+    echo "FATAL: the webhook tests need python3 (3.8+, with venv)" >&2
+    exit 1
+  fi
+  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    echo "== installing the webhook signature verifier (standardwebhooks) in $venv" >&2
+    python3 -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r scripts/webhook-verifier.txt
+  fi
+  SEATFLOW_WEBHOOK_VERIFIER_PYTHON="$(cd "$venv/bin" && pwd)/python"
+  export SEATFLOW_WEBHOOK_VERIFIER_PYTHON
+}
+
 ensure_nextest() {
   if ! need cargo-nextest; then
     echo "cargo-nextest is missing; installing it" >&2

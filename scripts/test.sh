@@ -29,6 +29,7 @@ ensure_nextest
 ensure_postgres
 ensure_rabbitmq
 ensure_browser
+ensure_webhook_verifier
 
 # docker-compose.yml is not run here (no Docker engine); at least it must parse and be sound.
 scripts/check-compose.sh

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 #[command(
     name = "seatflow-worker",
     version,
-    about = "Seatflow licensing worker (RabbitMQ consumer)"
+    about = "Seatflow licensing worker (RabbitMQ consumer) and webhook deliverer"
 )]
 struct Cli {
     /// `postgres://…` (distributed mode) or `sqlite://PATH`.
@@ -33,6 +33,10 @@ struct Cli {
 
     #[command(flatten)]
     settings: Settings,
+
+    /// Webhook delivery, run beside the licensing consumer.
+    #[command(flatten)]
+    webhooks: seatflow_feed::webhooks::Settings,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -93,7 +97,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 seatflow_runtime::shutdown::signal().await;
                 let _ = stop.send(true);
             });
+            let webhooks = tokio::spawn(seatflow_feed::webhooks::deliver::run(
+                db.clone(),
+                cli.webhooks,
+                stopped.clone(),
+            ));
             seatflow_licensing::consume_rabbitmq(db, cli.settings, url, stopped).await;
+            // It stops with the same signal, after the requests it is in.
+            let _ = webhooks.await;
             Ok(())
         }
         Command::DeadLetters { command } => match command {

@@ -23,6 +23,9 @@ pub const LICENSE_SEATS_USED: &str = "seatflow_license_seats_used";
 pub const LICENSE_SEATS_BLOCKED: &str = "seatflow_license_seats_blocked";
 pub const DB_POOL_CONNECTIONS: &str = "seatflow_db_pool_connections";
 pub const DB_POOL_MAX: &str = "seatflow_db_pool_max_connections";
+pub const WEBHOOK_DELIVERIES: &str = "seatflow_webhook_deliveries_total";
+pub const WEBHOOK_DELIVERY_LAG: &str = "seatflow_webhook_delivery_lag_seconds";
+pub const WEBHOOK_ENDPOINTS_FAILING: &str = "seatflow_webhook_endpoints_failing";
 
 /// How logs are written: one JSON object per line (for collectors) or human-readable lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,7 @@ pub fn prometheus() -> PrometheusBuilder {
         .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(120)))
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), LATENCY)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(EVENT_LAG.to_owned()), LAG))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WEBHOOK_DELIVERY_LAG.to_owned()), LAG))
         .expect("bucket lists are not empty")
 }
 
@@ -155,6 +159,19 @@ pub fn describe() {
         "database connections of this process by state (idle, in_use)"
     );
     describe_gauge!(DB_POOL_MAX, "size limit of this process's database pool");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "webhook delivery attempts by outcome (delivered, failed, timeout)"
+    );
+    describe_histogram!(
+        WEBHOOK_DELIVERY_LAG,
+        Unit::Seconds,
+        "time from an event's commit to its delivery to a webhook endpoint"
+    );
+    describe_gauge!(
+        WEBHOOK_ENDPOINTS_FAILING,
+        "webhook endpoints marked failing (retry window over; resume them)"
+    );
 }
 
 /// Publishes the pool's usage (r2d2 state) as gauges.
