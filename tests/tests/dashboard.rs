@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::prelude::*;
+use seatflow_feed::webhooks::attempts::{self, NewAttempt};
+use seatflow_feed::webhooks::endpoints::{self, NewEndpoint};
 use seatflow_queue::outbox as outbox_store;
-use seatflow_store::db::schema::{licenses, outbox, seats};
+use seatflow_store::db::DbConn;
+use seatflow_store::db::schema::{licenses, outbox, seats, webhook_endpoints};
 use seatflow_tests::{Backend, TestServer};
 use serde_json::{Value, json};
 
@@ -22,6 +25,46 @@ async fn dashboard(server: &TestServer) -> Value {
     let (status, body) = server.admin_get("/api/v1/dashboard").await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// A failing endpoint of the license, behind the feed from its first event, with four
+/// delivery attempts: two delivered, one refused with 500, one unanswered.
+fn plant_webhook(conn: &mut DbConn, license_id: &str) {
+    seatflow_feed::sequence::assign(conn).unwrap();
+    let new = NewEndpoint {
+        url: "http://127.0.0.1:9/hook".into(),
+        event_types: Vec::new(),
+        enabled: true,
+    };
+    let endpoint = endpoints::create(conn, Some(license_id), new)
+        .unwrap()
+        .endpoint;
+    // Failing already, so the deliverer leaves it alone.
+    diesel::update(webhook_endpoints::table.find(&endpoint.id))
+        .set((
+            webhook_endpoints::cursor.eq(0),
+            webhook_endpoints::failed_at.eq(seatflow_store::time::now()),
+        ))
+        .execute(conn)
+        .unwrap();
+    for (n, status_code) in [Some(204), Some(200), Some(500), None]
+        .into_iter()
+        .enumerate()
+    {
+        let attempt = NewAttempt {
+            endpoint_id: endpoint.id.clone(),
+            event_seq: 1,
+            event_id: format!("evt_{n}"),
+            event_type: "user.created".into(),
+            attempt: 1,
+            status_code,
+            latency_ms: 5,
+            error: None,
+            manual: false,
+            created_at: seatflow_store::time::now(),
+        };
+        attempts::record(conn, &attempt).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,6 +110,7 @@ async fn the_dashboard_shows_what_the_api_reports() {
                 .execute(&mut *conn)
                 .unwrap();
         }
+        plant_webhook(&mut conn, &tenant.license_id);
         outbox_store::insert_raw(&mut conn, &tenant.license_id, "not json", Some("poison")).unwrap()
     };
     server
@@ -89,6 +133,15 @@ async fn the_dashboard_shows_what_the_api_reports() {
     assert_eq!(api["dead_letter_count"], 1);
     assert_eq!(api["scim_requests_total"]["2xx"], 12);
     assert_eq!(api["scim_requests_total"]["4xx"], 3);
+    let hooks = &api["samples"].as_array().unwrap().last().unwrap()["webhooks"];
+    let outcomes = json!({ "delivered": 2, "failed": 1, "no_answer": 1 });
+    assert_eq!(hooks["deliveries_per_min"], outcomes, "{hooks}");
+    assert_eq!(hooks["endpoints_failing"], 1);
+    assert!(
+        hooks["lag_secs"].as_i64().is_some(),
+        "the endpoint is behind: {hooks}"
+    );
+    assert_eq!(api["webhook_deliveries_last_hour"], outcomes);
     // Repair the poison event's payload, so that its replay (from the page) succeeds.
     {
         let mut conn = server.db.checkout().unwrap();
@@ -127,6 +180,14 @@ async fn the_dashboard_shows_what_the_api_reports() {
     assert_eq!(metrics["queue-parking"], "1");
     assert_eq!(metrics["dead-rate"], "1");
     assert_eq!(metrics["queue-source"], "outbox");
+    assert_eq!(metrics["webhook-delivered-hour"], "2");
+    assert_eq!(metrics["webhook-failed-hour"], "1");
+    assert_eq!(metrics["webhook-no-answer-hour"], "1");
+    assert_eq!(metrics["webhook-failing"], "1");
+    assert!(
+        !["–", "none"].contains(&metrics["webhook-lag"].as_str().unwrap()),
+        "{metrics}"
+    );
     let license = &api["licenses"][0];
     assert_eq!(license["seats_used"], 1234);
     assert_eq!(license["blocked"], 3);
@@ -141,7 +202,7 @@ async fn the_dashboard_shows_what_the_api_reports() {
         }])
     );
     assert_eq!(page["dead_letters"], json!([poison.to_string()]));
-    assert!(page["charts"].as_u64().unwrap() >= 5, "{page}");
+    assert!(page["charts"].as_u64().unwrap() >= 7, "{page}");
 
     // The replay button put the event back in line; it is applied and no longer dead.
     assert_eq!(page["replayed"], poison.to_string());

@@ -179,6 +179,15 @@ function render(data) {
   setMetric("retries-rate", formatRate(now?.retries_per_min));
   setMetric("dead-rate", formatRate(now?.dead_letters_per_min));
   setMetric("dead-count", formatCount(data.dead_letter_count));
+  const hooks = now?.webhooks;
+  setMetric("webhook-delivered-rate", formatCount(hooks?.deliveries_per_min.delivered));
+  setMetric("webhook-failed-rate", formatCount(hooks?.deliveries_per_min.failed));
+  setMetric("webhook-no-answer-rate", formatCount(hooks?.deliveries_per_min.no_answer));
+  setMetric("webhook-delivered-hour", formatCount(data.webhook_deliveries_last_hour.delivered));
+  setMetric("webhook-failed-hour", formatCount(data.webhook_deliveries_last_hour.failed));
+  setMetric("webhook-no-answer-hour", formatCount(data.webhook_deliveries_last_hour.no_answer));
+  setMetric("webhook-lag", hooks == null ? "–" : hooks.lag_secs == null ? "none" : formatMillis(hooks.lag_secs * 1000));
+  setMetric("webhook-failing", formatCount(hooks?.endpoints_failing));
   drawChart("scim", samples, [
     { value: (s) => s.scim_per_sec["2xx"], colour: "ok" },
     { value: (s) => s.scim_per_sec["4xx"], colour: "warn" },
@@ -200,6 +209,15 @@ function render(data) {
   drawChart("failures", samples, [
     { value: (s) => s.retries_per_min, colour: "warn" },
     { value: (s) => s.dead_letters_per_min, colour: "bad" },
+  ]);
+  drawChart("webhook-deliveries", samples, [
+    { value: (s) => s.webhooks.deliveries_per_min.delivered, colour: "ok" },
+    { value: (s) => s.webhooks.deliveries_per_min.failed, colour: "warn" },
+    { value: (s) => s.webhooks.deliveries_per_min.no_answer, colour: "bad" },
+  ]);
+  drawChart("webhook-lag", samples, [
+    { value: (s) => s.webhooks.lag_secs ?? 0, colour: "c3" },
+    { value: (s) => s.webhooks.endpoints_failing, colour: "bad" },
   ]);
   renderLicenses(data.licenses);
   renderDeadLetters(data.dead_letters, data.licenses);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use seatflow_queue::monitor::QueueDepth;
 use serde::Serialize;
 
+use crate::dashboard::webhooks;
+
 /// 15 minutes of samples (one every `sampler::EVERY`).
 const KEEP: usize = 180;
 
@@ -64,6 +66,7 @@ pub struct Sample {
     pub lag_p50_ms: Option<i64>,
     pub lag_p95_ms: Option<i64>,
     pub oldest_pending_secs: Option<i64>,
+    pub webhooks: webhooks::Reading,
 }
 
 /// The last 15 minutes of samples.

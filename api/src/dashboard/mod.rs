@@ -7,6 +7,9 @@
 
 pub mod history;
 pub mod sampler;
+pub mod webhooks;
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +17,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use seatflow_queue::monitor::{self, LicenseLoad};
 use seatflow_queue::outbox::DeadLetter;
+use seatflow_store::{time, webhook_monitor};
 use serde::Serialize;
 
 use crate::http::auth::Operator;
@@ -55,18 +59,22 @@ pub struct Dashboard {
     pub licenses: Vec<LicenseLoad>,
     pub dead_letter_count: i64,
     pub dead_letters: Vec<DeadLetter>,
+    /// Webhook delivery attempts of the last hour, read now.
+    pub webhook_deliveries_last_hour: webhook_monitor::Outcomes,
 }
 
 /// `GET /api/v1/dashboard`: everything the page shows.
 pub async fn data(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Dashboard>> {
     let limit = state.config.metrics_max_licenses;
-    let (licenses, dead_letter_count, dead_letters) = state
+    let hour_ago = time::before(Duration::from_secs(3600));
+    let (licenses, dead_letter_count, dead_letters, webhook_deliveries_last_hour) = state
         .db
         .read(move |c| {
             Ok((
                 monitor::top_licenses(c, limit)?,
                 monitor::dead_count(c)?,
                 monitor::recent_dead_letters(c, DEAD_LETTERS_SHOWN)?,
+                webhook_monitor::outcomes_since(c, &hour_ago)?,
             ))
         })
         .await?;
@@ -82,5 +90,6 @@ pub async fn data(_: Operator, State(state): State<AppState>) -> ApiResult<Json<
         licenses,
         dead_letter_count,
         dead_letters,
+        webhook_deliveries_last_hour,
     }))
 }

@@ -15,6 +15,7 @@ use seatflow_store::{Result, time};
 use tokio::sync::watch;
 
 use crate::dashboard::history::{Sample, StatusCounts};
+use crate::dashboard::webhooks;
 use crate::state::AppState;
 
 pub const EVERY: Duration = Duration::from_secs(5);
@@ -69,7 +70,8 @@ async fn sample(
     let since_owned = since.to_owned();
     // Per-minute figures count the last minute, not a 5-second window scaled up.
     let minute_ago = time::before(Duration::from_secs(60));
-    let (activity, (retried, dead_lettered), outbox_depth, oldest, licenses) = state
+    let at_owned = at.to_owned();
+    let (activity, (retried, dead_lettered), outbox_depth, oldest, licenses, webhooks) = state
         .db
         .read(move |c| {
             Ok((
@@ -78,6 +80,7 @@ async fn sample(
                 monitor::outbox_depth(c)?,
                 monitor::oldest_pending_at(c)?,
                 monitor::top_licenses(c, limit)?,
+                webhooks::read(c, &minute_ago, &at_owned)?,
             ))
         })
         .await?;
@@ -108,6 +111,7 @@ async fn sample(
         lag_p50_ms: monitor::quantile(&activity.lags_ms, 0.5),
         lag_p95_ms: monitor::quantile(&activity.lags_ms, 0.95),
         oldest_pending_secs,
+        webhooks,
     })
 }
 
