@@ -41,10 +41,20 @@ pub struct Entry<'a> {
 }
 
 pub fn record(conn: &mut DbConn, license_id: &str, entries: &[Entry<'_>]) -> Result<()> {
+    record_at(conn, license_id, entries, &time::now())
+}
+
+/// [`record`] with the time the entries were made: the seat engine gives its decisions' audit
+/// entries and seat history rows the same instant, so the two tell the same story.
+pub fn record_at(
+    conn: &mut DbConn,
+    license_id: &str,
+    entries: &[Entry<'_>],
+    now: &str,
+) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let now = time::now();
     let rows: Vec<_> = entries
         .iter()
         .map(|e| {
@@ -55,7 +65,7 @@ pub fn record(conn: &mut DbConn, license_id: &str, entries: &[Entry<'_>]) -> Res
                 audit::subject.eq(e.subject),
                 audit::detail.eq(e.detail.to_string()),
                 audit::request_id.eq(e.request_id),
-                audit::created_at.eq(&now),
+                audit::created_at.eq(now),
             )
         })
         .collect();
@@ -111,6 +121,21 @@ pub fn list(conn: &mut DbConn, license_id: &str, query: &AuditQuery) -> Result<V
     Ok(q.order(audit::id.desc())
         .offset(query.offset)
         .limit(query.limit)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
+/// The entries caused by any of `request_ids` (the SCIM request log's seat decisions), oldest
+/// first.
+pub fn caused_by(
+    conn: &mut DbConn,
+    license_id: &str,
+    request_ids: &[String],
+) -> Result<Vec<AuditRow>> {
+    Ok(audit::table
+        .filter(audit::license_id.eq(license_id))
+        .filter(audit::request_id.eq_any(request_ids))
+        .order(audit::id)
         .select(AuditRow::as_select())
         .load(conn)?)
 }

@@ -15,7 +15,7 @@ use crate::db::schema::{licenses, seats, users};
 // The seat table's vocabulary is the license extension's (what SCIM clients filter on).
 pub use seatflow_scim::resource::Seat;
 pub use seatflow_scim::resource::seat::{
-    ASSIGNED, AWAITING_ADMIN, BLOCKED, NO_SEATS_AVAILABLE, NOT_ENTITLED,
+    ASSIGNED, AWAITING_ADMIN, BLOCKED, NO_SEATS_AVAILABLE, NONE, NOT_ENTITLED,
 };
 
 /// Ids are bound in chunks this size (SQLite and PostgreSQL cap bind parameters).
@@ -47,6 +47,36 @@ pub fn rows_for(
         found.extend(rows.into_iter().map(|r| (r.user_id.clone(), r)));
     }
     Ok(found)
+}
+
+/// The seat row of a user about to be deleted, with the user and the row locked until the
+/// transaction ends, so the deletion sees the seat as a concurrent reconcile leaves it (a seat
+/// just assigned is released with the user, not dequeued): the user's row first, as a
+/// reconcile inserting their seat row holds a key-share lock on it, then the seat row, which a
+/// reconcile assigning it holds. SQLite write transactions are serialised already.
+pub fn locked_for_deletion(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_id: &str,
+) -> Result<Option<SeatRow>> {
+    let row = seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::user_id.eq(user_id));
+    Ok(match conn {
+        DbConn::Pg(pg) => {
+            users::table
+                .find(user_id)
+                .select(users::id)
+                .for_update()
+                .first::<String>(pg)
+                .optional()?;
+            row.select(SeatRow::as_select())
+                .for_update()
+                .first(pg)
+                .optional()?
+        }
+        DbConn::Sqlite(lite) => row.select(SeatRow::as_select()).first(lite).optional()?,
+    })
 }
 
 /// Every user holding a seat row (assigned or waiting).
@@ -105,9 +135,17 @@ pub fn delete(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Resul
     Ok(())
 }
 
-pub fn assign(conn: &mut DbConn, license_id: &str, user_ids: &[String], now: &str) -> Result<()> {
+/// Assigns seats to waiting users; how many rows it changed (fewer than `user_ids` when some
+/// rows went meanwhile, with their users).
+pub fn assign(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+    now: &str,
+) -> Result<usize> {
+    let mut assigned = 0;
     for chunk in user_ids.chunks(CHUNK) {
-        diesel::update(
+        assigned += diesel::update(
             seats::table
                 .filter(seats::license_id.eq(license_id))
                 .filter(seats::user_id.eq_any(chunk)),
@@ -119,7 +157,7 @@ pub fn assign(conn: &mut DbConn, license_id: &str, user_ids: &[String], now: &st
         ))
         .execute(conn)?;
     }
-    Ok(())
+    Ok(assigned)
 }
 
 /// Sets the reason of waiting users (e.g. seats free but automatic promotion off).
@@ -146,6 +184,15 @@ pub fn assigned_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
     Ok(seats::table
         .filter(seats::license_id.eq(license_id))
         .filter(seats::status.eq(ASSIGNED))
+        .count()
+        .get_result(conn)?)
+}
+
+/// How many users wait in the license's queue.
+pub fn waiting_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
         .count()
         .get_result(conn)?)
 }

@@ -30,7 +30,8 @@ pub fn before(age: Duration) -> String {
     format(Utc::now() - age)
 }
 
-fn format(t: DateTime<Utc>) -> String {
+/// The stored form of `t`.
+pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
