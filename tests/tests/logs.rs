@@ -167,6 +167,22 @@ async fn request_ids_reach_the_worker_and_secrets_are_never_logged() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+    // A setup link's secret is its path: the request log shows the path without it.
+    let (status, link) = read(
+        admin(
+            Method::POST,
+            &format!("/api/v1/licenses/{license_id}/setup-links"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let link_url = link["url"].as_str().unwrap().to_owned();
+    let setup_secret = link_url.rsplit('/').next().unwrap().to_owned();
+    let status = client.get(&link_url).send().await.unwrap().status();
+    assert_eq!(status, 200);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -209,6 +225,7 @@ async fn request_ids_reach_the_worker_and_secrets_are_never_logged() {
         &wrong_token,
         &metrics_token,
         &db_password,
+        &setup_secret,
     ] {
         assert!(
             !api_text.contains(secret.as_str()),

@@ -138,6 +138,18 @@ fn steps(s: &SetupState) -> Vec<Step> {
     ]
 }
 
+/// The checklist's section of a page, which the browser keeps up to date (`assets/app.js`).
+pub fn section(s: &SetupState) -> Markup {
+    let license = &s.license.id;
+    html! {
+        section aria-labelledby="setup-h" data-checklist-url={ "/admin/licenses/" (license) "/checklist" } data-license=(license) {
+            h2 #setup-h { "Setup checklist" }
+            p.muted { "Each step ticks itself as your identity provider's requests arrive — no need to wait and wonder." }
+            div aria-live="polite" { (render(s)) }
+        }
+    }
+}
+
 /// The checklist as HTML (the page embeds it; the browser re-fetches it every few seconds).
 pub fn render(s: &SetupState) -> Markup {
     let steps = steps(s);

@@ -20,7 +20,8 @@ use crate::state::AppState;
 use crate::admin_ui::session::license_for;
 use crate::admin_ui::view::license_page;
 
-async fn setup_state(state: &AppState, license: License) -> PageResult<SetupState> {
+/// What the setup checklist shows of a license now.
+pub(crate) async fn setup_state(state: &AppState, license: License) -> PageResult<SetupState> {
     let requests_last_hour = state.requests.last_hour(&license.id);
     let id = license.id.clone();
     let (counts, events) = state
@@ -71,6 +72,14 @@ pub async fn overview(
         &license.name,
         html! {
             h1 { (license.name) }
+            @if license.error_rate_warned {
+                p.warning #error-rate-warning role="alert" {
+                    strong { "Many of your identity provider's requests are failing." }
+                    " Microsoft Entra quarantines an application when more than 40% of its requests fail. "
+                    a href={ "/admin/licenses/" (license.id) "/requests?status=4xx" } { "See the failed requests" }
+                    " (and " a href={ "/admin/licenses/" (license.id) "/requests?status=5xx" } { "server errors" } ")."
+                }
+            }
             @if notice.notice.as_deref() == Some("groups") {
                 p.notice role="status" { "Licensed groups saved. Seats follow within seconds — watch the checklist." }
             }
@@ -98,11 +107,7 @@ pub async fn overview(
                     p { a href={ "/admin/licenses/" (license.id) "/groups" } { "Change licensed groups" } }
                 }
             }
-            section aria-labelledby="setup-h" data-checklist-url={ "/admin/licenses/" (license.id) "/checklist" } data-license=(license.id) {
-                h2 #setup-h { "Setup checklist" }
-                p.muted { "Each step ticks itself as your identity provider's requests arrive — no need to wait and wonder." }
-                div aria-live="polite" { (checklist::render(&setup)) }
-            }
+            (checklist::section(&setup))
         },
     ))
 }

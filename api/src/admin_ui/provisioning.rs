@@ -1,16 +1,19 @@
-//! Automatic provisioning: the Tenant URL, Secret Tokens (issue, rotate, reset, revoke) and
+//! Automatic provisioning: the Tenant URL, Secret Tokens (issue, rotate, reset, revoke), the
+//! identity providers' steps beside the live setup checklist (where a setup link lands), and
 //! provisioning on or off.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 use seatflow_licensing::Change;
 use seatflow_store::ScimType;
 use seatflow_store::licenses::{License, LicenseUpdate};
 use seatflow_store::tokens::{self, IssuedToken};
 
 use crate::admin::licensing;
+use crate::admin_ui::checklist;
+use crate::admin_ui::overview::setup_state;
 use crate::admin_ui::session::{self, Session};
 use crate::admin_ui::view::{PageError, PageResult, Tab, copy_field, csrf_field, when, when_opt};
 use crate::commands;
@@ -35,6 +38,7 @@ async fn provisioning_page(
     let live: Vec<_> = all.iter().filter(|t| t.revoked_at.is_none()).collect();
     let csrf = session.csrf(state);
     let tenant_url = state.config.tenant_url();
+    let setup = setup_state(state, license.clone()).await?;
     let action = |name: &str, label: &str, class: &str, confirm: Option<&str>| {
         html! {
             form.inline method="post" action={ "/admin/licenses/" (license.id) "/provisioning" } data-confirm=[confirm] {
@@ -51,7 +55,7 @@ async fn provisioning_page(
         html! {
             h1 { "Automatic provisioning" }
             p { "In Microsoft Entra ID: Enterprise applications → your application → Provisioning → Automatic. Paste these two values into Admin Credentials and press Test Connection; the "
-                a href={ "/admin/licenses/" (license.id) } { "setup checklist" } " ticks when it arrives." }
+                a href="#setup-h" { "setup checklist" } " ticks when it arrives." }
             @if let Some(message) = message { p.notice role="status" { (message) } }
             (copy_field("tenant-url", "Tenant URL", &tenant_url, "tenant-url"))
             @if let Some(issued) = &issued {
@@ -98,6 +102,9 @@ async fn provisioning_page(
                 }
                 (action("reset", "Reset: revoke all and issue a new token", "danger", Some("Revoke every token and issue a new one? Syncing stops until Entra has the new token.")))
             }
+            h2 { "Connect your identity provider" }
+            (provider_steps())
+            (checklist::section(&setup))
             h2 { "Provisioning" }
             p { "Provisioning is " strong { @if license.provisioning_enabled { "enabled" } @else { "disabled" } } ". "
                 "While disabled, every SCIM request is refused and seats stay as they are." }
@@ -108,6 +115,31 @@ async fn provisioning_page(
             }
         },
     ))
+}
+
+/// Where the Tenant URL and the Secret Token go in Microsoft Entra ID and in Okta.
+fn provider_steps() -> Markup {
+    html! {
+        details #entra-steps open {
+            summary { strong { "Microsoft Entra ID" } }
+            ol {
+                li { "Entra admin center → Enterprise applications → your application (or New application → Create your own application, non-gallery) → Provisioning → Get started; Provisioning Mode: " strong { "Automatic" } "." }
+                li { "Admin Credentials: paste the " strong { "Tenant URL" } " and the " strong { "Secret Token" } " above, press " strong { "Test Connection" } ", then Save." }
+                li { "Mappings: keep Provision Microsoft Entra ID Users and Groups enabled." }
+                li { "Settings → Scope: \"Sync only assigned users and groups\"; under Users and groups, assign the groups whose members need seats." }
+                li { "Provisioning Status: " strong { "On" } ", Save. The first cycle can take up to 40 minutes; \"Provision on demand\" is immediate." }
+            }
+        }
+        details #okta-steps {
+            summary { strong { "Okta" } }
+            ol {
+                li { "Admin Console → Applications → your SCIM application (or Browse App Catalog → \"SCIM 2.0 Test App (OAuth Bearer Token)\") → Provisioning → Configure API Integration → Enable API integration." }
+                li { "Base URL: the " strong { "Tenant URL" } "; API Token: the " strong { "Secret Token" } ". Press " strong { "Test API Credentials" } ", then Save." }
+                li { "Provisioning → To App: enable Create Users, Update User Attributes and Deactivate Users." }
+                li { "Assignments: assign the groups; Push Groups: push the groups whose members need seats." }
+            }
+        }
+    }
 }
 
 /// A just-issued token travels to the page that shows it once in a short-lived cookie

@@ -1,7 +1,8 @@
 //! Sessions of the admin pages: a signed cookie (HMAC-SHA-256 with a key derived from the
 //! operator token, so every API process of a deployment accepts it) holding who signed in, until
 //! when, and a nonce from which the CSRF token of every form is derived. Nothing is stored on
-//! the server; a license admin's session ends when their key is revoked (checked per request).
+//! the server; a license admin's session ends when their key (or setup link) is revoked
+//! (checked per request).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use seatflow_store::licenses::{self, License};
-use seatflow_store::{Error, admin_keys, token};
+use seatflow_store::{Error, admin_keys, setup_links, token};
 use sha2::{Digest, Sha256};
 
 use crate::admin_ui::form::Form;
@@ -23,14 +24,27 @@ pub const SESSION_COOKIE: &str = "seatflow_admin";
 pub const LOGIN_COOKIE: &str = "seatflow_login";
 /// Sessions last a working day.
 pub const SESSION_SECS: i64 = 8 * 3600;
+/// A setup link's session lasts an hour: long enough to walk the provider's steps and watch
+/// the first sync arrive, short enough that a link forwarded by mistake is not a standing way
+/// in. For more, the operator issues another link or an admin key.
+pub const SETUP_SESSION_SECS: i64 = 3600;
 
 /// Who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// The operator (signed in with `SEATFLOW_ADMIN_TOKEN`): every license.
     Operator,
-    /// A license admin (signed in with a per-license admin key): that license only.
-    License { license_id: String, key_id: String },
+    /// A license admin: that license only.
+    License { license_id: String, via: Credential },
+}
+
+/// What a license admin's session was opened with; revoking it ends the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A per-license admin key (its id).
+    AdminKey(String),
+    /// A setup link (its id), opened once.
+    SetupLink(String),
 }
 
 #[derive(Debug, Clone)]
@@ -73,7 +87,14 @@ impl Session {
     fn encode(&self, state: &AppState, expires: i64) -> String {
         let scope = match &self.scope {
             Scope::Operator => "operator|".to_owned(),
-            Scope::License { license_id, key_id } => format!("license:{license_id}|{key_id}"),
+            Scope::License {
+                license_id,
+                via: Credential::AdminKey(key_id),
+            } => format!("license:{license_id}|{key_id}"),
+            Scope::License {
+                license_id,
+                via: Credential::SetupLink(link_id),
+            } => format!("setup:{license_id}|{link_id}"),
         };
         let payload = URL_SAFE_NO_PAD.encode(format!("{scope}|{expires}|{}", self.nonce));
         let mac = sign(state, &format!("session|{payload}"));
@@ -87,18 +108,22 @@ impl Session {
         }
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         let mut parts = raw.split('|');
-        let (scope, key_id, expires, nonce) =
+        let (scope, credential, expires, nonce) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if expires.parse::<i64>().ok()? <= now {
             return None;
         }
-        let scope = match scope.strip_prefix("license:") {
-            Some(license_id) => Scope::License {
-                license_id: license_id.to_owned(),
-                key_id: key_id.to_owned(),
-            },
-            None if scope == "operator" => Scope::Operator,
-            None => return None,
+        let license = |license_id: &str, via| Scope::License {
+            license_id: license_id.to_owned(),
+            via,
+        };
+        let scope = if scope == "operator" {
+            Scope::Operator
+        } else if let Some(license_id) = scope.strip_prefix("license:") {
+            license(license_id, Credential::AdminKey(credential.to_owned()))
+        } else {
+            let license_id = scope.strip_prefix("setup:")?;
+            license(license_id, Credential::SetupLink(credential.to_owned()))
         };
         Some(Session {
             scope,
@@ -106,10 +131,17 @@ impl Session {
         })
     }
 
-    /// The `Set-Cookie` value that signs this session in.
+    /// The `Set-Cookie` value that signs this session in, for as long as its scope allows.
     pub fn cookie(&self, state: &AppState) -> String {
-        let value = self.encode(state, now_secs() + SESSION_SECS);
-        cookie(state, SESSION_COOKIE, &value, SESSION_SECS)
+        let lifetime = match &self.scope {
+            Scope::License {
+                via: Credential::SetupLink(_),
+                ..
+            } => SETUP_SESSION_SECS,
+            _ => SESSION_SECS,
+        };
+        let value = self.encode(state, now_secs() + lifetime);
+        cookie(state, SESSION_COOKIE, &value, lifetime)
     }
 }
 
@@ -177,11 +209,16 @@ impl FromRequestParts<AppState> for Session {
         let session = read_cookie(&parts.headers, SESSION_COOKIE)
             .and_then(|c| Session::decode(state, c, now_secs()))
             .ok_or(SignIn)?;
-        if let Scope::License { license_id, key_id } = &session.scope {
-            let (license_id, key_id) = (license_id.clone(), key_id.clone());
+        if let Scope::License { license_id, via } = &session.scope {
+            let (license_id, via) = (license_id.clone(), via.clone());
             let live = state
                 .db
-                .read(move |c| admin_keys::is_live(c, &license_id, &key_id))
+                .read(move |c| match &via {
+                    Credential::AdminKey(key_id) => admin_keys::is_live(c, &license_id, key_id),
+                    Credential::SetupLink(link_id) => {
+                        setup_links::session_live(c, &license_id, link_id)
+                    }
+                })
                 .await
                 .unwrap_or(false);
             if !live {

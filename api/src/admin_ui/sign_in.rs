@@ -8,7 +8,7 @@ use seatflow_store::admin_keys;
 use seatflow_store::licenses::{self};
 use seatflow_store::{time, token};
 
-use crate::admin_ui::session::{self, Scope, Session, SignIn};
+use crate::admin_ui::session::{self, Credential, Scope, Session, SignIn};
 use crate::admin_ui::view::{PageResult, csrf_field, page, when_opt};
 use crate::state::AppState;
 
@@ -54,9 +54,42 @@ pub async fn home(
     .into_response())
 }
 
-fn login_page(state: &AppState, error: Option<&str>) -> Response {
+/// The CSRF token of a form shown before any session (sign-in, a setup link), and the cookie
+/// holding its nonce: the post must come back with both.
+pub fn pre_session_csrf(state: &AppState) -> (String, String) {
     let nonce = token::generate();
     let csrf = session::csrf_for(state, &nonce);
+    (
+        csrf,
+        session::cookie(state, session::LOGIN_COOKIE, &nonce, 1800),
+    )
+}
+
+/// Whether a form posted before any session carries the CSRF token of [`pre_session_csrf`].
+pub fn pre_session_checked(state: &AppState, headers: &HeaderMap, form: &Form) -> bool {
+    let nonce = session::read_cookie(headers, session::LOGIN_COOKIE).unwrap_or_default();
+    let presented_csrf = form.get("csrf").unwrap_or_default();
+    !nonce.is_empty() && token::constant_time_eq(presented_csrf, &session::csrf_for(state, nonce))
+}
+
+/// Starts a session (its cookie set, the pre-session nonce cleared) and sends it to `target`.
+pub fn start_session(state: &AppState, scope: Scope, target: &str) -> Response {
+    let session = Session::new(scope);
+    let mut response = see_other(target);
+    let headers = response.headers_mut();
+    for cookie in [
+        session.cookie(state),
+        session::cookie(state, session::LOGIN_COOKIE, "", 0),
+    ] {
+        if let Ok(value) = cookie.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn login_page(state: &AppState, error: Option<&str>) -> Response {
+    let (csrf, nonce_cookie) = pre_session_csrf(state);
     let body = page(
         "Sign in",
         None,
@@ -82,15 +115,7 @@ fn login_page(state: &AppState, error: Option<&str>) -> Response {
     } else {
         StatusCode::OK
     };
-    (
-        status,
-        [(
-            header::SET_COOKIE,
-            session::cookie(state, session::LOGIN_COOKIE, &nonce, 1800),
-        )],
-        body,
-    )
-        .into_response()
+    (status, [(header::SET_COOKIE, nonce_cookie)], body).into_response()
 }
 
 pub async fn login_form(State(state): State<AppState>) -> Response {
@@ -102,11 +127,7 @@ pub async fn login(
     headers: HeaderMap,
     form: Form,
 ) -> PageResult<Response> {
-    let nonce = session::read_cookie(&headers, session::LOGIN_COOKIE).unwrap_or_default();
-    let presented_csrf = form.get("csrf").unwrap_or_default();
-    if nonce.is_empty()
-        || !token::constant_time_eq(presented_csrf, &session::csrf_for(&state, nonce))
-    {
+    if !pre_session_checked(&state, &headers, &form) {
         return Ok(login_page(
             &state,
             Some("The sign-in form expired; please try again."),
@@ -130,7 +151,7 @@ pub async fn login(
             .await?;
         found.map(|k| Scope::License {
             license_id: k.license_id,
-            key_id: k.id,
+            via: Credential::AdminKey(k.id),
         })
     };
     let Some(scope) = scope else {
@@ -143,18 +164,7 @@ pub async fn login(
         Scope::Operator => "/admin".to_owned(),
         Scope::License { license_id, .. } => format!("/admin/licenses/{license_id}"),
     };
-    let session = Session::new(scope);
-    let mut response = see_other(&target);
-    let headers = response.headers_mut();
-    for cookie in [
-        session.cookie(&state),
-        session::cookie(&state, session::LOGIN_COOKIE, "", 0),
-    ] {
-        if let Ok(value) = cookie.parse() {
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    Ok(response)
+    Ok(start_session(&state, scope, &target))
 }
 
 pub async fn logout(State(state): State<AppState>) -> Response {

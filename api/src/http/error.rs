@@ -23,6 +23,8 @@ pub enum ApiError {
     Unauthorized(String),
     /// Valid credentials, but not for this (a license admin on another license).
     Forbidden(String),
+    /// It existed but can no longer be used (a setup link used, expired or revoked).
+    Gone(String),
     MethodNotAllowed,
     PayloadTooLarge(usize),
     UnsupportedMediaType(String),
@@ -89,6 +91,7 @@ impl ApiError {
             }
             ApiError::Unauthorized(detail) => answer(StatusCode::UNAUTHORIZED, detail.clone()),
             ApiError::Forbidden(detail) => answer(StatusCode::FORBIDDEN, detail.clone()),
+            ApiError::Gone(detail) => answer(StatusCode::GONE, detail.clone()),
             ApiError::MethodNotAllowed => answer(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "this endpoint does not support that method".into(),
