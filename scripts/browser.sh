@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the license admin pages (/admin) in Debian's chromium, driven by
 # playwright-core over CDP (scripts/browser/admin_pages.mjs): a fresh seatflow-api on a free
-# port and a fresh SQLite file, two licenses, an admin key for the first. Screenshots go to
+# port and a fresh SQLite file, two licenses, an admin key for the first (the setup-link steps
+# make a third license through the admin API). Screenshots go to
 # test-output/browser/. Needs node, npm and /usr/bin/chromium (scripts/test.sh installs it).
 # Builds seatflow-api unless SEATFLOW_API_BIN names a binary.
 set -euo pipefail
@@ -21,6 +22,8 @@ license="$("$SEATFLOW_API_BIN" license create --name Contoso --seats 3 | json li
 other="$("$SEATFLOW_API_BIN" license create --name Fabrikam --seats 10 | json license_id)"
 admin_key="$("$SEATFLOW_API_BIN" license admin-key create --license "$license" | json admin_key)"
 
+# The error-rate warning and webhook retries are exercised: evaluate and retry quickly.
+export SEATFLOW_ERROR_RATE_INTERVAL_MS=200 SEATFLOW_WEBHOOK_TICK_MS=200
 start_api /admin/login
 
 status=0

@@ -1,5 +1,6 @@
 //! The `seatflow-api` command line: run the server (the default), apply migrations, and the
-//! operator's license and token commands. Commands print JSON so scripts can use them.
+//! operator's license and token commands and the seat history. Commands print JSON so scripts
+//! can use them.
 
 use std::io::Write;
 
@@ -11,6 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::admin::admin_keys::CreatedAdminKey;
 use crate::admin::licenses::CreatedLicense;
+use crate::admin::seat_history::{Selection, history_csv, holders};
+use crate::admin::setup_links::{CreatedSetupLink, listed};
 use crate::commands;
 use crate::config::Config;
 use crate::server::Server;
@@ -39,6 +42,85 @@ pub enum Command {
         #[command(subcommand)]
         command: LicenseCommand,
     },
+    /// Who held a license's seats now, at an instant (--at), on a day (--held-on) or in a
+    /// period (--from, --to): one JSON object per user with their intervals, or CSV.
+    SeatHistory {
+        #[arg(long)]
+        license: String,
+        #[command(flatten)]
+        selection: Selection,
+        /// One CSV line per interval instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Setup links: a single-use, short-lived link into one license's admin pages, for the
+    /// customer's IT admin.
+    SetupLink {
+        #[command(subcommand)]
+        command: SetupLinkCommand,
+    },
+    /// Manage webhook endpoints: a license's with --license, else the deployment-wide ones.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Create an endpoint; prints it with its secret (shown only here and on rotation).
+    Create {
+        #[command(flatten)]
+        scope: WebhookScope,
+        #[arg(long)]
+        url: String,
+        /// Event types or families (`seat.*`), comma-separated; none: every event.
+        #[arg(long, value_delimiter = ',')]
+        event_types: Vec<String>,
+        /// Create it disabled (nothing is delivered until it is enabled).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List endpoints (never their secrets), one JSON object per line.
+    List(WebhookScope),
+    /// Replace the secret; the previous one stays live for 24 hours. Prints the new one.
+    RotateSecret(OnWebhook),
+    /// Resume a failing (or retrying) endpoint: delivery goes on from its cursor.
+    Resume(OnWebhook),
+    Delete(OnWebhook),
+    /// The delivery log, newest attempt first, one JSON object per line.
+    Deliveries {
+        #[command(flatten)]
+        on: OnWebhook,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Send one event again now (--event), or everything since a time (--since, RFC 3339).
+    Redeliver {
+        #[command(flatten)]
+        on: OnWebhook,
+        #[arg(long, required_unless_present = "since", conflicts_with = "since")]
+        event: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+// Whose endpoints a webhook command is about, declared once.
+#[derive(Debug, clap::Args)]
+pub struct WebhookScope {
+    /// The license; without it, the deployment-wide endpoints.
+    #[arg(long)]
+    pub license: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OnWebhook {
+    #[command(flatten)]
+    pub scope: WebhookScope,
+    /// The endpoint's id (`wh_…`).
+    #[arg(long)]
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +167,29 @@ pub enum AdminKeyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SetupLinkCommand {
+    /// Issue a link; prints id, license_id, url (shown only here) and expires_at.
+    Issue {
+        #[command(flatten)]
+        on: OnLicense,
+        /// Minutes the link stays valid (default: SEATFLOW_SETUP_LINK_TTL_MINS).
+        #[arg(long)]
+        ttl_minutes: Option<i64>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List a license's links with their status (never the secrets), one JSON object per line.
+    List(OnLicense),
+    /// Revoke a link: unused, it opens nothing; used, its session ends.
+    Revoke {
+        #[command(flatten)]
+        on: OnLicense,
+        #[arg(long)]
+        link_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a new token; the current one stays valid until revoked.
     Rotate(OnLicense),
@@ -117,7 +222,34 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print_json(&serde_json::json!({ "migrations_applied": applied }))
         }
         Command::License { command } => license(&open(&config)?, &config, command),
+        Command::SeatHistory {
+            license,
+            selection,
+            csv,
+        } => seat_history(&open(&config)?, &license, &selection, csv).await,
+        Command::SetupLink { command } => setup_link(&open(&config)?, &config, command),
+        Command::Webhooks { command } => webhooks(&open(&config)?, &config, command).await,
     }
+}
+
+async fn seat_history(
+    db: &Db,
+    license_id: &str,
+    selection: &Selection,
+    csv: bool,
+) -> Result<(), CliError> {
+    let (window, license_id) = (selection.window()?, license_id.to_owned());
+    let intervals = db
+        .read(move |c| {
+            seatflow_store::licenses::get(c, &license_id)?;
+            seatflow_store::seat_history::held(c, &license_id, &window)
+        })
+        .await?;
+    if csv {
+        write!(std::io::stdout().lock(), "{}", history_csv(&intervals))?;
+        return Ok(());
+    }
+    holders(intervals).iter().try_for_each(print_json)
 }
 
 fn open(config: &Config) -> Result<Db, CliError> {
@@ -216,6 +348,117 @@ fn license(db: &Db, config: &Config, command: LicenseCommand) -> Result<(), CliE
                     commands::revoke_admin_key(c, &on.license, &key_id, None)
                 })?;
                 print_json(&serde_json::json!({ "revoked": key_id }))
+            }
+        },
+    }
+}
+
+fn setup_link(db: &Db, config: &Config, command: SetupLinkCommand) -> Result<(), CliError> {
+    let mut conn = db.checkout()?;
+    match command {
+        SetupLinkCommand::Issue {
+            on,
+            ttl_minutes,
+            label,
+        } => {
+            let ttl_minutes = ttl_minutes.unwrap_or(config.setup_link_ttl_mins);
+            let issued = write_transaction(&mut conn, |c| {
+                commands::issue_setup_link(c, &on.license, ttl_minutes, label.as_deref(), None)
+            })?;
+            print_json(&CreatedSetupLink::new(issued, &config.public_url))
+        }
+        SetupLinkCommand::List(on) => {
+            let links = seatflow_store::setup_links::list(&mut conn, &on.license)?;
+            listed(links).iter().try_for_each(print_json)
+        }
+        SetupLinkCommand::Revoke { on, link_id } => {
+            write_transaction(&mut conn, |c| {
+                commands::revoke_setup_link(c, &on.license, &link_id, None)
+            })?;
+            print_json(&serde_json::json!({ "revoked": link_id }))
+        }
+    }
+}
+
+async fn webhooks(db: &Db, config: &Config, command: WebhookCommand) -> Result<(), CliError> {
+    use seatflow_feed::webhooks::{attempts, deliver, endpoints};
+    match command {
+        WebhookCommand::Create {
+            scope,
+            url,
+            event_types,
+            disabled,
+        } => {
+            let new = endpoints::NewEndpoint {
+                url,
+                event_types,
+                enabled: !disabled,
+            };
+            let created = db
+                .write(move |c| commands::create_webhook(c, scope.license.as_deref(), new, None))
+                .await?;
+            print_json(&created)
+        }
+        WebhookCommand::List(scope) => {
+            let listed = db
+                .read(move |c| endpoints::list(c, scope.license.as_deref()))
+                .await?;
+            listed.iter().try_for_each(print_json)
+        }
+        WebhookCommand::RotateSecret(on) => {
+            let rotated = db
+                .write(move |c| {
+                    commands::rotate_webhook_secret(c, on.scope.license.as_deref(), &on.id, None)
+                })
+                .await?;
+            print_json(&rotated)
+        }
+        WebhookCommand::Resume(on) => {
+            let resumed = db
+                .write(move |c| {
+                    commands::resume_webhook(c, on.scope.license.as_deref(), &on.id, None)
+                })
+                .await?;
+            print_json(&resumed)
+        }
+        WebhookCommand::Delete(on) => {
+            let id = on.id.clone();
+            db.write(move |c| {
+                commands::delete_webhook(c, on.scope.license.as_deref(), &on.id, None)
+            })
+            .await?;
+            print_json(&serde_json::json!({ "deleted": id }))
+        }
+        WebhookCommand::Deliveries { on, limit } => {
+            let log = db
+                .read(move |c| {
+                    let endpoint = endpoints::get(c, on.scope.license.as_deref(), &on.id)?;
+                    attempts::list(c, &endpoint.id, None, limit.max(1))
+                })
+                .await?;
+            log.iter().try_for_each(print_json)
+        }
+        WebhookCommand::Redeliver { on, event, since } => match (event, since) {
+            (Some(event_id), _) => {
+                let sender = deliver::Sender::new(&config.webhooks)?;
+                let attempt =
+                    deliver::redeliver(db, &sender, on.scope.license, on.id, event_id).await?;
+                print_json(&attempt)
+            }
+            (None, since) => {
+                let since = since.unwrap_or_default();
+                let rewound = db
+                    .write(move |c| {
+                        commands::rewind_webhook(
+                            c,
+                            on.scope.license.as_deref(),
+                            &on.id,
+                            &since,
+                            None,
+                        )
+                    })
+                    .await?;
+                print_json(&rewound)
             }
         },
     }

@@ -33,6 +33,29 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_ENTITLEMENT_TOKEN", hide_env_values = true)]
     pub entitlement_token: Option<String>,
 
+    /// Days the change feed keeps its events (the Events API's reach back; webhook
+    /// redelivery too).
+    #[arg(long, env = "SEATFLOW_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: u64,
+
+    /// Days the seat history keeps a seat after it was given up (0, the default: for as long
+    /// as the license exists). Seats still held are always kept.
+    #[arg(
+        long,
+        env = "SEATFLOW_SEAT_HISTORY_RETENTION_DAYS",
+        default_value_t = 0
+    )]
+    pub seat_history_retention_days: u64,
+
+    /// Minutes a setup link stays valid when its issuer names no `ttl_minutes` (1 to 1440).
+    #[arg(
+        long,
+        env = "SEATFLOW_SETUP_LINK_TTL_MINS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(i64).range(seatflow_store::setup_links::TTL_MINUTES)
+    )]
+    pub setup_link_ttl_mins: i64,
+
     /// Seconds between the safety-net full reconciles of every license (0 = never).
     #[arg(long, env = "SEATFLOW_RECONCILE_INTERVAL_SECS", default_value_t = 3600)]
     pub reconcile_interval_secs: u64,
@@ -136,9 +159,46 @@ pub struct Config {
     #[arg(long, env = "SEATFLOW_METRICS_MAX_LICENSES", default_value_t = 50)]
     pub metrics_max_licenses: i64,
 
+    /// Days the SCIM request log keeps a request (older ones are pruned every hour).
+    #[arg(
+        long,
+        env = "SEATFLOW_REQUEST_LOG_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub request_log_retention_days: u64,
+
+    /// Milliseconds between two batched writes of the SCIM request log.
+    #[arg(long, env = "SEATFLOW_REQUEST_LOG_FLUSH_MS", default_value_t = 500)]
+    pub request_log_flush_ms: u64,
+
+    /// Milliseconds between two evaluations of each license's SCIM error rate.
+    #[arg(
+        long,
+        env = "SEATFLOW_ERROR_RATE_INTERVAL_MS",
+        default_value_t = 15_000
+    )]
+    pub error_rate_interval_ms: u64,
+
+    /// Seconds of SCIM requests the error rate is computed over.
+    #[arg(long, env = "SEATFLOW_ERROR_RATE_WINDOW_SECS", default_value_t = 300)]
+    pub error_rate_window_secs: u64,
+
+    /// Share of failed SCIM requests (0 to 1) at which `directory.error_rate_high` is told,
+    /// well before Entra's quarantine at 40%; the warning re-arms below half of it.
+    #[arg(long, env = "SEATFLOW_ERROR_RATE_WARN_SHARE", default_value_t = 0.25, value_parser = share)]
+    pub error_rate_warn_share: f64,
+
+    /// Fewest SCIM requests in the window for the error rate to count.
+    #[arg(long, env = "SEATFLOW_ERROR_RATE_MIN_REQUESTS", default_value_t = 20)]
+    pub error_rate_min_requests: i64,
+
     /// Batching, retries and queue names, shared with `seatflow-worker`.
     #[command(flatten)]
     pub worker: seatflow_queue::Settings,
+
+    /// Webhook delivery (run here in the embedded default, by `seatflow-worker` otherwise).
+    #[command(flatten)]
+    pub webhooks: seatflow_feed::webhooks::Settings,
 }
 
 impl Config {
@@ -154,5 +214,13 @@ impl Config {
     /// The SCIM base URL that Tenant URLs and `meta.location` are built from.
     pub fn tenant_url(&self) -> String {
         format!("{}/scim/v2", self.public_url.trim_end_matches('/'))
+    }
+}
+
+/// A share strictly above 0 and at most 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!("{text:?} is not a share above 0 and at most 1")),
     }
 }

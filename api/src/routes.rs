@@ -3,9 +3,13 @@
 use axum::Router;
 use axum::routing::{delete, get, post};
 
-use crate::admin::{admin_keys, dead_letters, health, licenses, licensing};
+use crate::admin::{
+    admin_keys, dead_letters, events, health, licenses, licensing, requests, seat_history,
+    setup_links, webhooks,
+};
 use crate::admin_ui::{
-    self, audit, groups as group_pages, overview, provisioning, seats as seat_pages, sign_in,
+    self, audit, events as event_pages, groups as group_pages, overview, provisioning,
+    requests as request_pages, seats as seat_pages, setup, sign_in, webhooks as webhook_pages,
 };
 use crate::http::error::ApiError;
 use crate::http::{self, limits, request_id, telemetry};
@@ -44,14 +48,35 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/licenses/{license_id}/seats", get(licensing::seats))
         .route(
+            "/api/v1/licenses/{license_id}/seats/totals",
+            get(seat_history::totals),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/seat-history",
+            get(seat_history::list),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/seat-history/peak",
+            get(seat_history::peak),
+        )
+        .route(
             "/api/v1/licenses/{license_id}/audit",
             get(licensing::audit_trail),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/requests",
+            get(requests::list),
         )
         .route(
             "/api/v1/licenses/{license_id}/reconcile",
             post(licensing::reconcile),
         )
         .route("/api/v1/entitlements", get(licensing::entitlements))
+        .route(
+            "/api/v1/licenses/{license_id}/events",
+            get(events::license_events),
+        )
+        .route("/api/v1/events", get(events::all_events))
         .route(
             "/api/v1/licenses/{license_id}/tokens",
             post(licenses::issue_token).get(licenses::list_tokens),
@@ -69,6 +94,18 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/licenses/{license_id}/admin-keys/{key_id}",
             delete(admin_keys::revoke),
         )
+        // Setup links (operator API): a single-use link into one license's admin pages.
+        .route(
+            "/api/v1/licenses/{license_id}/setup-links",
+            post(setup_links::create).get(setup_links::list),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/setup-links/{link_id}",
+            delete(setup_links::revoke),
+        )
+        // Webhooks: a license's, and the deployment-wide ones (the operator's).
+        .merge(webhook_routes("/api/v1/licenses/{license_id}/webhooks"))
+        .merge(webhook_routes("/api/v1/webhooks"))
         .merge(admin_pages())
         // Operator surfaces: health, metrics, dashboard, dead letters.
         .route(
@@ -145,6 +182,26 @@ fn scim_routes(state: &AppState) -> Router<AppState> {
     endpoints.fallback(move |request| scim::paths::retry_canonical(canonical.clone(), request))
 }
 
+/// The webhook endpoints under `base`, with or without a license in the path.
+fn webhook_routes(base: &str) -> Router<AppState> {
+    let item = format!("{base}/{{webhook_id}}");
+    Router::new()
+        .route(base, post(webhooks::create).get(webhooks::list))
+        .route(
+            &item,
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            &format!("{item}/rotate-secret"),
+            post(webhooks::rotate_secret),
+        )
+        .route(&format!("{item}/resume"), post(webhooks::resume))
+        .route(&format!("{item}/deliveries"), get(webhooks::deliveries))
+        .route(&format!("{item}/redeliver"), post(webhooks::redeliver))
+}
+
 /// The license admin's pages under `/admin`.
 fn admin_pages() -> Router<AppState> {
     Router::new()
@@ -155,6 +212,10 @@ fn admin_pages() -> Router<AppState> {
             get(sign_in::login_form).post(sign_in::login),
         )
         .route("/admin/logout", post(sign_in::logout))
+        .route(
+            "/admin/setup/{secret}",
+            get(setup::landing).post(setup::open),
+        )
         .route("/admin/assets/style.css", get(admin_ui::style))
         .route("/admin/assets/app.js", get(admin_ui::script))
         .route("/admin/licenses/{license_id}", get(overview::overview))
@@ -180,4 +241,20 @@ fn admin_pages() -> Router<AppState> {
             get(seat_pages::seats_csv),
         )
         .route("/admin/licenses/{license_id}/audit", get(audit::audit))
+        .route(
+            "/admin/licenses/{license_id}/requests",
+            get(request_pages::requests),
+        )
+        .route(
+            "/admin/licenses/{license_id}/events",
+            get(event_pages::events),
+        )
+        .route(
+            "/admin/licenses/{license_id}/webhooks",
+            get(webhook_pages::webhooks).post(webhook_pages::webhooks_action),
+        )
+        .route(
+            "/admin/licenses/{license_id}/webhooks/{webhook_id}",
+            get(webhook_pages::deliveries),
+        )
 }

@@ -35,6 +35,25 @@ async function scim(token, method, path, body) {
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
+// The operator's admin API (SEATFLOW_ADMIN_TOKEN, exported by scripts/browser.sh).
+async function operator(method, path, body) {
+  const r = await fetch(`${base}/api/v1${path}`, {
+    method, headers: { authorization: `Bearer ${process.env.SEATFLOW_ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+async function setupLink(license, body = {}) {
+  const r = await operator("POST", `/licenses/${license}/setup-links`, body);
+  assert(r.status === 201 && r.body.url.startsWith(`${base}/admin/setup/`), `issue: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+async function linkStatus(license, id) {
+  const r = await operator("GET", `/licenses/${license}/setup-links`);
+  return r.body.find(l => l.id === id).status;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -46,6 +65,10 @@ await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: 
 const page = await context.newPage();
 const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 let token;
+// The setup-link steps' license (the IT admin's), and a link issued now for the shortest time
+// (a minute) that the last of those steps finds expired.
+const setupLicense = (await operator("POST", "/licenses", { name: "Northwind", seats: 5 })).body.license_id;
+const expiring = await setupLink(setupLicense, { ttl_minutes: 1 });
 
 try {
   await step("signed out, the pages send you to sign in", async () => {
@@ -176,6 +199,238 @@ try {
     await page.click("form.search button[type=submit]");
     const items = await page.locator("#audit li").allTextContents();
     assert(items.length >= 1 && items.every(t => t.includes("user4@contoso.example")), `filtered: ${items}`);
+  });
+
+  await step("requests tab: the provider's requests, searchable, with what they caused", async () => {
+    const users = await scim(token, "GET", `/Users?filter=${encodeURIComponent('userName eq "user1@contoso.example"')}`);
+    const user1 = users.body.Resources[0].id;
+    const r = await fetch(`${base}/scim/v2/Users/${user1}`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/scim+json", "x-request-id": "browser-deactivate" },
+      body: JSON.stringify({ schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "replace", path: "active", value: false }] }),
+    });
+    assert(r.status === 200 || r.status === 204, `deactivate answered ${r.status}`);
+    const bad = await scim(token, "PATCH", `/Users/${user1}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "bogus" }] });
+    assert(bad.status === 400, `bad patch answered ${bad.status}`);
+    await page.click("nav.tabs >> text=Requests");
+    // Written in batches and the seats decided after the answer: wait for both.
+    await waitFor(async () => {
+      await page.goto(`${base}/admin/licenses/${licenseId}/requests?request_id=browser-deactivate`);
+      return (await page.locator("#requests summary").count()) === 1
+        && (await page.locator("#requests summary").textContent()).match(/[1-9]\d* seat decisions/);
+    }, "the deactivation and its seat decisions");
+    const rows = page.locator("#requests tbody tr");
+    assert(await rows.count() === 1, "one request with that id");
+    await page.click("#requests summary");
+    const caused = await page.locator("#requests details").textContent();
+    assert(caused.includes("user.deactivated") && caused.includes("released") && caused.includes("assigned"), `caused: ${caused}`);
+    assert(!(await page.content()).includes("user1@contoso.example"), "no personal data in the log");
+    await shot("10-requests-caused");
+    await page.click("text=Show all");
+    await page.fill("#req-status", "4xx");
+    await page.click("form.search button[type=submit]");
+    const failed = await rows.allTextContents();
+    assert(failed.length === 1 && failed[0].includes("PATCH") && failed[0].includes("400"), `4xx: ${failed}`);
+    await page.fill("#req-status", "");
+    await page.fill("#req-path", 'filter=userName eq');
+    await page.click("form.search button[type=submit]");
+    const filtered = await rows.allTextContents();
+    assert(filtered.length >= 2 && filtered.every(t => t.includes('filter=userName eq "…"')), `path: ${filtered}`);
+    await page.fill("#req-path", "");
+    await page.selectOption("#req-method", "POST");
+    await page.click("form.search button[type=submit]");
+    const posts = await rows.allTextContents();
+    assert(posts.length === 7 && posts.every(t => t.includes("POST")), `POST: ${posts.length}`);
+    for (const tab of ["requests", "events", "webhooks"]) {
+      const other = await page.goto(`${base}/admin/licenses/${otherLicenseId}/${tab}`);
+      assert(other.status() === 404, `another license's ${tab}: ${other.status()}`);
+    }
+    const refused = await page.goto(`${base}/admin/licenses/${licenseId}/requests?status=abc`);
+    assert(refused.status() === 400, `bad status answered ${refused.status()}`);
+    await page.getByRole("alert").waitFor();
+  });
+
+  await step("events tab: newest first, filtered by type", async () => {
+    await page.goto(`${base}/admin/licenses/${licenseId}`);
+    await page.click("nav.tabs >> text=Events");
+    const rows = page.locator("#events tbody tr");
+    await rows.first().waitFor();
+    const seqs = await rows.evaluateAll(trs => trs.map(tr => Number(tr.dataset.sequence)));
+    assert(seqs.length > 5 && seqs.every((s, i) => i === 0 || seqs[i - 1] > s), `newest first: ${seqs}`);
+    await shot("11-events");
+    await page.selectOption("#event-type", "seat.*");
+    await page.click("form.search button[type=submit]");
+    const types = await page.locator("#events tbody tr td:nth-child(2)").allTextContents();
+    assert(types.length >= 4 && types.every(t => t.startsWith("seat.")), `seat events: ${types}`);
+    await page.selectOption("#event-type", "user.deactivated");
+    await page.click("form.search button[type=submit]");
+    assert(await rows.count() === 1, "one deactivation");
+    await page.click("#events tbody a");
+    await page.waitForURL("**/requests?request_id=browser-deactivate");
+  });
+
+  await step("the overview warns when the provider's requests fail often", async () => {
+    await page.goto(`${base}/admin/licenses/${licenseId}`);
+    assert(await page.locator("#error-rate-warning").count() === 0, "no warning yet");
+    const users = await scim(token, "GET", "/Users?count=1");
+    const id = users.body.Resources[0].id;
+    for (let i = 0; i < 20; i++) {
+      const r = await scim(token, "PATCH", `/Users/${id}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "bogus" }] });
+      assert(r.status === 400, `bad patch ${r.status}`);
+    }
+    await waitFor(async () => { await page.reload(); return (await page.locator("#error-rate-warning").count()) === 1; }, "the error-rate warning");
+    await shot("12-overview-error-rate");
+    await page.click("#error-rate-warning >> text=See the failed requests");
+    assert((await page.locator("#requests tbody tr").count()) >= 21, "the failed requests are listed");
+  });
+
+  await step("webhooks tab: create, deliver, log, redeliver, disable, rotate, resume, delete", async () => {
+    const { createServer } = await import("node:http");
+    let answer = 204;
+    const received = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", d => body += d).on("end", () => {
+        received.push({ id: req.headers["webhook-id"], signature: req.headers["webhook-signature"], body });
+        res.writeHead(answer).end();
+      });
+    });
+    await new Promise(r => receiver.listen(0, "127.0.0.1", r));
+    const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
+    page.on("dialog", d => d.accept());
+    try {
+      await page.click("nav.tabs >> text=Webhooks");
+      await page.fill("#webhook-url", hook);
+      await page.fill("#webhook-types", "user.*");
+      await page.click("text=Add webhook");
+      const secret = page.locator("#webhook-secret");
+      await secret.waitFor();
+      assert((await secret.inputValue()).startsWith("whsec_"), "a Standard Webhooks secret");
+      await shot("13-webhook-created");
+      await page.reload();
+      assert(await page.locator("#webhook-secret").count() === 0, "the secret is shown only once");
+      const row = page.locator("#webhooks tbody tr");
+      assert(await row.count() === 1 && (await row.textContent()).includes("active"), "listed as active");
+
+      const created = await scim(token, "POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: "hooked@contoso.example" });
+      assert(created.status === 201, `create ${created.status}`);
+      await waitFor(async () => received.length >= 1, "the delivery");
+      assert(JSON.parse(received[0].body).type === "user.created" && received[0].signature.startsWith("v1,"), "a signed user.created");
+      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("up to date"); }, "the cursor to catch up");
+
+      await page.click("text=Delivery log");
+      const log = page.locator("#deliveries tbody tr");
+      assert(await log.count() === 1 && (await log.textContent()).includes("204"), "the delivery is logged");
+      await page.click("#deliveries button[type=submit]");
+      await page.getByText("Sent again").waitFor();
+      assert(await log.count() === 2 && (await log.first().textContent()).includes("manual"), "the redelivery is logged");
+      assert(received.length === 2 && received[1].id === received[0].id, "the same event again, same webhook-id");
+      await shot("14-webhook-log");
+
+      await page.click("text=All webhooks");
+      await page.click("#webhooks button:text('Disable')");
+      await page.locator("#webhooks .pill.disabled").waitFor();
+      await page.click("#webhooks button:text('Enable')");
+      await page.locator("#webhooks .pill.active").waitFor();
+      await page.click("#webhooks button:text('Rotate secret')");
+      await page.locator("#webhook-secret").waitFor();
+
+      answer = 500;
+      await scim(token, "POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: "failing@contoso.example" });
+      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("retrying"); }, "the endpoint retrying");
+      assert((await row.textContent()).includes("500"), `last error shown: ${await row.textContent()}`);
+      assert(await row.locator("td.behind").getAttribute("data-events") === "1", `one event behind: ${await row.textContent()}`);
+      await shot("15-webhook-retrying");
+      answer = 204;
+      await page.click("#webhooks button:text('Resume')");
+      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("up to date"); }, "delivery after resume");
+      await page.click("#webhooks button:text('Delete')");
+      await page.getByText("No webhook yet.").waitFor();
+    } finally {
+      receiver.close();
+    }
+  });
+
+  // The customer's IT admin, with no account or key: a browser of their own.
+  const itAdmin = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await itAdmin.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  const it = await itAdmin.newPage();
+  const itShot = (name) => it.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  let link;
+  await step("setup link: the operator issues it, the landing page spends nothing", async () => {
+    link = await setupLink(setupLicense);
+    const r = await it.goto(link.url);
+    assert(r.status() === 200 && r.headers()["referrer-policy"] === "no-referrer", `landing ${r.status()}`);
+    await it.getByRole("heading", { name: "Set up provisioning for Northwind" }).waitFor();
+    assert(await linkStatus(setupLicense, link.id) === "active", "still active after the GET");
+    await itShot("16-setup-link-landing");
+  });
+
+  await step("setup link: opens the license's setup page with the Tenant URL and the checklist", async () => {
+    await it.click("text=Open the setup pages");
+    await it.waitForURL(`**/admin/licenses/${setupLicense}/provisioning`);
+    assert(await linkStatus(setupLicense, link.id) === "used", "used once opened");
+    assert(await it.locator("#tenant-url").inputValue() === `${base}/scim/v2`, "the Tenant URL");
+    await it.locator("#entra-steps").waitFor();
+    await it.locator("#okta-steps summary").click();
+    await it.getByText("Test API Credentials").waitFor();
+    await it.getByRole("heading", { name: "Setup checklist" }).waitFor();
+    await it.click("button[data-copy-target=tenant-url]");
+    await waitFor(async () => (await it.locator("[data-step=tenant-url]").getAttribute("class")).includes("done"), "the Tenant URL tick");
+  });
+
+  await step("setup link: the IT admin generates the Secret Token; the checklist follows live", async () => {
+    await it.click("text=Rotate: issue a second token");
+    const secret = it.locator("#secret-token");
+    await secret.waitFor();
+    const itToken = await secret.inputValue();
+    await itShot("17-setup-link-token");
+    const probe = it.locator("[data-step=test-connection]");
+    assert(!(await probe.getAttribute("class")).includes("done"), "no Test Connection yet");
+    // Entra's Test Connection: a filter on a userName nobody has.
+    const r = await scim(itToken, "GET", `/Users?filter=${encodeURIComponent(`userName eq "${randomUUID()}"`)}`);
+    assert(r.status === 200, `probe with the new token: ${r.status}`);
+    await waitFor(async () => (await probe.getAttribute("class")).includes("done"), "the Test Connection tick");
+    await itShot("18-setup-link-checklist");
+  });
+
+  await step("setup link: that license only", async () => {
+    for (const other of [licenseId, otherLicenseId]) {
+      const r = await it.goto(`${base}/admin/licenses/${other}/provisioning`);
+      assert(r.status() === 404, `another license: ${r.status()}`);
+    }
+  });
+
+  await step("setup link: used, revoked and expired links show their error pages", async () => {
+    const again = await it.goto(link.url);
+    assert(again.status() === 410, `used: ${again.status()}`);
+    await it.getByRole("alert").getByText("already been used").waitFor();
+    await itShot("19-setup-link-used");
+
+    const revoked = await setupLink(setupLicense);
+    const r = await operator("DELETE", `/licenses/${setupLicense}/setup-links/${revoked.id}`);
+    assert(r.status === 204, `revoke ${r.status}`);
+    const gone = await it.goto(revoked.url);
+    assert(gone.status() === 410, `revoked: ${gone.status()}`);
+    await it.getByRole("alert").getByText("has been revoked").waitFor();
+
+    // Issued a minute before the first step: wait out what is left of it.
+    const left = Date.parse(expiring.expires_at) - Date.now();
+    if (left > 0) await new Promise(r => setTimeout(r, left + 500));
+    const expired = await it.goto(expiring.url);
+    assert(expired.status() === 410, `expired: ${expired.status()}`);
+    await it.getByRole("alert").getByText("has expired").waitFor();
+    await itShot("20-setup-link-expired");
+    const unknown = await it.goto(`${base}/admin/setup/not-a-link`);
+    assert(unknown.status() === 404, `unknown: ${unknown.status()}`);
+  });
+
+  await step("setup link: revoking the used link ends its session", async () => {
+    const r = await operator("DELETE", `/licenses/${setupLicense}/setup-links/${link.id}`);
+    assert(r.status === 204, `revoke ${r.status}`);
+    await it.goto(`${base}/admin/licenses/${setupLicense}/provisioning`);
+    assert(it.url().endsWith("/admin/login"), `at ${it.url()}`);
+    await itAdmin.close();
   });
 
   await step("sign out ends the session", async () => {

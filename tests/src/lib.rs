@@ -297,6 +297,53 @@ impl TestServer {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Every event of the license's change feed the Events API lists now, paging through
+    /// its cursor (`path` None) or the deployment's (`/api/v1/events`).
+    pub async fn feed(&self, license_id: Option<&str>) -> Vec<Value> {
+        let path = match license_id {
+            Some(id) => format!("/api/v1/licenses/{id}/events"),
+            None => "/api/v1/events".to_owned(),
+        };
+        let mut events = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = self
+                .admin_get(&format!("{path}?limit=1000&after={cursor}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            events.extend(page["data"].as_array().expect("data").iter().cloned());
+            cursor = page["next_cursor"]
+                .as_str()
+                .expect("next_cursor")
+                .to_owned();
+            if page["has_more"] != json!(true) {
+                return events;
+            }
+        }
+    }
+
+    /// The license's feed once `done` holds for it (polled; the sequencer and the licensing
+    /// worker run asynchronously), or a panic with what it was after `timeout`.
+    pub async fn feed_until(
+        &self,
+        license_id: &str,
+        timeout: std::time::Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let events = self.feed(Some(license_id)).await;
+            if done(&events) {
+                return events;
+            }
+            if std::time::Instant::now() > deadline {
+                let types: Vec<&Value> = events.iter().map(|e| &e["type"]).collect();
+                panic!("the feed did not get there in {timeout:?}: {types:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a license through the admin API and returns a client for its SCIM tenant.
     pub async fn create_license(&self, name: &str, seats: i64) -> Tenant {
         let response = self

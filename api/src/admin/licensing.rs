@@ -48,7 +48,11 @@ pub async fn synced_groups(
 }
 
 /// Reads from one license's data; a license that does not exist is a 404 (not an empty list).
-async fn read_license<T, F>(state: &AppState, license_id: String, read: F) -> ApiResult<T>
+pub(crate) async fn read_license<T, F>(
+    state: &AppState,
+    license_id: String,
+    read: F,
+) -> ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConn, &str) -> seatflow_store::Result<T> + Send + 'static,
@@ -232,21 +236,31 @@ pub async fn seats(
     Listing { filter, paging }: Listing<SeatFilter>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
+    let csv = accepts_csv(&headers);
     let query = filter.query(&paging, csv)?;
     let rows = read_license(&state, license_id, move |c, id| seats::list(c, id, &query)).await?;
     if csv {
-        let mut response = seats_csv(&rows).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        return Ok(response);
+        return Ok(csv_response(seats_csv(&rows)));
     }
     Ok(Json(rows).into_response())
+}
+
+/// Whether the client asks for CSV (`Accept: text/csv`).
+pub(crate) fn accepts_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// A CSV document as an answer.
+pub(crate) fn csv_response(csv: String) -> Response {
+    let mut response = csv.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response
 }
 
 pub fn seats_csv(rows: &[SeatView]) -> String {
@@ -262,11 +276,16 @@ pub fn seats_csv(rows: &[SeatView]) -> String {
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
         ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        csv_line(&mut out, &fields);
     }
     out
+}
+
+/// Appends one CSV line of `fields`.
+pub(crate) fn csv_line(out: &mut String, fields: &[&str]) {
+    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&line.join(","));
+    out.push('\n');
 }
 
 /// One CSV field: quoted when needed, and defused when a spreadsheet would run it as a

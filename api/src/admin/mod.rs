@@ -1,8 +1,14 @@
 //! The admin API under `/api/v1`, for the operator (and the product's entitlement check):
-//! licenses and their tokens, license admin keys, licensing, dead letters, health.
+//! licenses and their tokens, license admin keys and setup links, licensing, the SCIM request log, the
+//! Events API, webhooks, dead letters, health.
 
 pub mod admin_keys;
 pub mod dead_letters;
+pub mod events;
 pub mod health;
 pub mod licenses;
 pub mod licensing;
+pub mod requests;
+pub mod seat_history;
+pub mod setup_links;
+pub mod webhooks;

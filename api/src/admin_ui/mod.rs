@@ -1,6 +1,7 @@
-//! The license admin's web pages under `/admin`: sign-in (per-license admin key or operator
-//! token), the license overview with a live setup checklist, automatic provisioning (Tenant URL,
-//! tokens), licensed-group selection with a dry-run impact, seats and the audit timeline.
+//! The license admin's web pages under `/admin`: sign-in (per-license admin key, setup link or
+//! operator token), the license overview with a live setup checklist, automatic provisioning (Tenant URL,
+//! tokens), licensed-group selection with a dry-run impact, seats, the audit timeline, the SCIM
+//! request log, the change feed's events and the license's webhooks.
 //! Server-rendered with maud; the stylesheet and the little JavaScript are embedded.
 //!
 //! One module per tab. Every read goes through the same store functions as the admin API, and
@@ -8,14 +9,18 @@
 
 pub mod audit;
 mod checklist;
+pub mod events;
 mod form;
 pub mod groups;
 pub mod overview;
 pub mod provisioning;
+pub mod requests;
 pub mod seats;
 pub mod session;
+pub mod setup;
 pub mod sign_in;
 mod view;
+pub mod webhooks;
 
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -15,14 +15,20 @@ pub enum Tab {
     Groups,
     Seats,
     Audit,
+    Requests,
+    Events,
+    Webhooks,
 }
 
-const TABS: [(Tab, &str, &str); 5] = [
+const TABS: [(Tab, &str, &str); 8] = [
     (Tab::Overview, "", "Overview"),
     (Tab::Provisioning, "/provisioning", "Automatic provisioning"),
     (Tab::Groups, "/groups", "Licensed groups"),
     (Tab::Seats, "/seats", "Seats"),
     (Tab::Audit, "/audit", "Audit"),
+    (Tab::Requests, "/requests", "Requests"),
+    (Tab::Events, "/events", "Events"),
+    (Tab::Webhooks, "/webhooks", "Webhooks"),
 ];
 
 /// A whole page: header, optional license tabs, content.
@@ -155,3 +161,17 @@ impl IntoResponse for PageError {
 }
 
 pub type PageResult<T> = Result<T, PageError>;
+
+/// `path` with the non-empty `params` as its query: a page's filters carried into a link.
+pub fn link_with(path: &str, params: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(name, value);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}

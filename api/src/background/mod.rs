@@ -1,7 +1,13 @@
 //! The tasks an API process runs beside its HTTP server: the event pipeline's half that lives
 //! here (the relay to RabbitMQ, or in the embedded default the licensing consumer itself), the
-//! periodic safety-net reconcile, and the token cache's epoch watcher. (The dashboard's sampler
-//! is the dashboard's.)
+//! periodic safety-net reconcile, the token cache's epoch watcher, the SCIM request log's
+//! writer, the error-rate warning, the change feed's sequencer, the seat history's pruning and,
+//! in the embedded default, webhook delivery. (The dashboard's sampler is the dashboard's.)
+
+mod error_rate;
+mod feed;
+mod request_log;
+mod seat_history;
 
 use std::time::Duration;
 
@@ -17,8 +23,15 @@ use crate::state::AppState;
 /// Every background task of a server, stopped together.
 pub struct Tasks {
     pipeline: JoinHandle<()>,
-    safety_net: Option<JoinHandle<()>>,
     token_cache: JoinHandle<()>,
+    request_log: JoinHandle<()>,
+    /// The tasks with nothing to finish on stop, aborted then: the safety net, the error-rate
+    /// warning, the feed's sequencer, the seat history's pruning (when a retention is set) and,
+    /// in the embedded default, webhook delivery (`seatflow-worker` runs it otherwise; an event
+    /// whose delivery is cut short is sent again: at least once).
+    periodic: Vec<JoinHandle<()>>,
+    /// For the request log's last flush, after the HTTP server stopped.
+    state: AppState,
 }
 
 impl Tasks {
@@ -48,33 +61,49 @@ impl Tasks {
                 stopped.clone(),
             ))
         });
+        let webhooks = config.amqp_url.is_none().then(|| {
+            tokio::spawn(seatflow_feed::webhooks::deliver::run(
+                state.db.clone(),
+                config.webhooks.clone(),
+                stopped.clone(),
+            ))
+        });
+        let retention = config.seat_history_retention_days;
+        let seat_history = (retention > 0)
+            .then(|| tokio::spawn(seat_history::run(state.clone(), retention, stopped.clone())));
         let token_cache = tokio::spawn(token_cache::watch(
             state.db.clone(),
             state.tokens.clone(),
             stopped.clone(),
         ));
+        let mut periodic = vec![
+            tokio::spawn(error_rate::run(state.clone(), stopped.clone())),
+            tokio::spawn(feed::run(state.clone(), stopped.clone())),
+        ];
+        periodic.extend([safety_net, seat_history, webhooks].into_iter().flatten());
         Tasks {
             pipeline,
-            safety_net,
             token_cache,
+            request_log: tokio::spawn(request_log::run(state.clone(), stopped.clone())),
+            periodic,
+            state: state.clone(),
         }
     }
 
     /// Waits for the tasks that finish their work on stop (the pipeline's current batch).
     pub async fn join(self) -> std::io::Result<()> {
         self.pipeline.await.map_err(std::io::Error::other)?;
-        if let Some(task) = self.safety_net {
-            task.abort();
-        }
+        self.periodic.iter().for_each(JoinHandle::abort);
+        self.request_log.await.map_err(std::io::Error::other)?;
+        request_log::flush(&self.state).await;
         self.token_cache.await.map_err(std::io::Error::other)
     }
 
     pub fn abort(&self) {
         self.pipeline.abort();
-        if let Some(task) = &self.safety_net {
-            task.abort();
-        }
         self.token_cache.abort();
+        self.request_log.abort();
+        self.periodic.iter().for_each(JoinHandle::abort);
     }
 }
 

@@ -13,11 +13,15 @@ pub mod licensed_groups;
 pub mod licenses;
 pub mod listing;
 pub mod migrations;
+pub mod scim_requests;
+pub mod seat_history;
 pub mod seats;
+pub mod setup_links;
 pub mod time;
 pub mod token;
 pub mod tokens;
 pub mod users;
+pub mod webhook_monitor;
 
 pub use error::{Error, Result};
 pub use seatflow_scim::ScimType;

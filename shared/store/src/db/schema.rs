@@ -13,6 +13,9 @@ diesel::table! {
         last_scim_request_at -> Nullable<Text>,
         last_test_connection_at -> Nullable<Text>,
         full_reconcile_due -> Bool,
+        usage_level -> Integer,
+        error_rate_warned -> Bool,
+        first_synced_at -> Nullable<Text>,
     }
 }
 
@@ -134,14 +137,107 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    setup_links (id) {
+        id -> Text,
+        license_id -> Text,
+        token_hash -> Text,
+        label -> Nullable<Text>,
+        created_at -> Text,
+        expires_at -> Text,
+        used_at -> Nullable<Text>,
+        revoked_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    feed_events (id) {
+        id -> BigInt,
+        seq -> Nullable<BigInt>,
+        event_id -> Text,
+        license_id -> Text,
+        event_type -> Text,
+        subject -> Nullable<Text>,
+        data -> Text,
+        request_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        license_id -> Nullable<Text>,
+        url -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Text>,
+        event_types -> Text,
+        enabled -> Bool,
+        cursor -> BigInt,
+        attempts -> Integer,
+        failing_since -> Nullable<Text>,
+        next_attempt_at -> Text,
+        failed_at -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        lease_until -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        endpoint_id -> Text,
+        event_seq -> BigInt,
+        event_id -> Text,
+        event_type -> Text,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+        manual -> Bool,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    scim_requests (id) {
+        id -> BigInt,
+        license_id -> Text,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        latency_us -> BigInt,
+        request_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    seat_history (id) {
+        id -> BigInt,
+        license_id -> Text,
+        user_id -> Text,
+        user_name -> Text,
+        started_at -> Text,
+        ended_at -> Nullable<Text>,
+        start_reason -> Text,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhook_attempts -> webhook_endpoints (endpoint_id));
 diesel::joinable!(scim_tokens -> licenses (license_id));
 diesel::joinable!(license_admin_keys -> licenses (license_id));
+diesel::joinable!(setup_links -> licenses (license_id));
 diesel::joinable!(users -> licenses (license_id));
 diesel::joinable!(groups -> licenses (license_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(seats -> licenses (license_id));
+diesel::joinable!(seat_history -> licenses (license_id));
 diesel::joinable!(licensed_groups -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -156,6 +252,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit,
     license_sync,
     license_admin_keys,
+    setup_links,
+    feed_events,
+    webhook_endpoints,
+    webhook_attempts,
+    scim_requests,
+    seat_history,
 );
 
 diesel::table! {
