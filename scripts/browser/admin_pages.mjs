@@ -18,6 +18,16 @@ async function step(name, fn) {
   catch (e) { failed++; console.log(`FAIL ${name}: ${e.stack || e}`); throw e; }
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+// Chromium now and then drops a reload issued right after the previous navigation settled
+// ("Not attached to an active page"); the page itself is fine, so try again.
+async function reload(p) {
+  for (let attempt = 1; ; attempt++) {
+    try { return await p.reload(); } catch (e) {
+      if (attempt >= 5 || !String(e).includes("Not attached")) throw e;
+      await new Promise(r => setTimeout(r, 250));
+    }
+  }
+}
 async function waitFor(fn, what, ms = 20000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -113,7 +123,7 @@ try {
     assert(token && token === await secret.inputValue(), "the copied token is the one shown");
     await page.getByText("Copied").last().waitFor();
     await shot("03-provisioning-token");
-    await page.reload();
+    await reload(page);
     assert(await page.locator("#secret-token").count() === 0, "the secret is shown only once");
   });
 
@@ -167,7 +177,7 @@ try {
   await step("seats assigned", async () => {
     const seatsStep = page.locator("[data-step=seats]");
     await waitFor(async () => (await seatsStep.getAttribute("class")).includes("done"), "the seats tick");
-    await page.reload();
+    await reload(page);
     assert((await page.locator("#assigned-count").textContent()) === "3", "3 assigned");
     assert((await page.locator("#licensed-groups").textContent()).includes("Sales"), "Sales is listed");
     await shot("07-overview-seats");
@@ -278,7 +288,7 @@ try {
       const r = await scim(token, "PATCH", `/Users/${id}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "bogus" }] });
       assert(r.status === 400, `bad patch ${r.status}`);
     }
-    await waitFor(async () => { await page.reload(); return (await page.locator("#error-rate-warning").count()) === 1; }, "the error-rate warning");
+    await waitFor(async () => { await reload(page); return (await page.locator("#error-rate-warning").count()) === 1; }, "the error-rate warning");
     await shot("12-overview-error-rate");
     await page.click("#error-rate-warning >> text=See the failed requests");
     assert((await page.locator("#requests tbody tr").count()) >= 21, "the failed requests are listed");
@@ -307,7 +317,7 @@ try {
       await secret.waitFor();
       assert((await secret.inputValue()).startsWith("whsec_"), "a Standard Webhooks secret");
       await shot("13-webhook-created");
-      await page.reload();
+      await reload(page);
       assert(await page.locator("#webhook-secret").count() === 0, "the secret is shown only once");
       const row = page.locator("#webhooks tbody tr");
       assert(await row.count() === 1 && (await row.textContent()).includes("active"), "listed as active");
@@ -316,7 +326,7 @@ try {
       assert(created.status === 201, `create ${created.status}`);
       await waitFor(async () => received.length >= 1, "the delivery");
       assert(JSON.parse(received[0].body).type === "user.created" && received[0].signature.startsWith("v1,"), "a signed user.created");
-      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("up to date"); }, "the cursor to catch up");
+      await waitFor(async () => { await reload(page); return (await row.textContent()).includes("up to date"); }, "the cursor to catch up");
 
       await page.click("text=Delivery log");
       const log = page.locator("#deliveries tbody tr");
@@ -337,13 +347,13 @@ try {
 
       answer = 500;
       await scim(token, "POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: "failing@contoso.example" });
-      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("retrying"); }, "the endpoint retrying");
+      await waitFor(async () => { await reload(page); return (await row.textContent()).includes("retrying"); }, "the endpoint retrying");
       assert((await row.textContent()).includes("500"), `last error shown: ${await row.textContent()}`);
       assert(await row.locator("td.behind").getAttribute("data-events") === "1", `one event behind: ${await row.textContent()}`);
       await shot("15-webhook-retrying");
       answer = 204;
       await page.click("#webhooks button:text('Resume')");
-      await waitFor(async () => { await page.reload(); return (await row.textContent()).includes("up to date"); }, "delivery after resume");
+      await waitFor(async () => { await reload(page); return (await row.textContent()).includes("up to date"); }, "delivery after resume");
       await page.click("#webhooks button:text('Delete')");
       await page.getByText("No webhook yet.").waitFor();
     } finally {
