@@ -154,21 +154,15 @@ pub async fn provisioning(
 ) -> PageResult<Response> {
     let license = license_for(&state, &session, &license_id).await?;
     // "{license}:{reset}:{token_id}:{secret}"
-    let mut parts = session::read_cookie(&headers, ISSUED_COOKIE)
-        .unwrap_or_default()
-        .splitn(4, ':');
-    let issued = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(license), Some(reset), Some(token_id), Some(secret)) if license == license_id => {
-            Some((
-                reset == "1",
-                IssuedToken {
-                    token_id: token_id.to_owned(),
-                    secret_token: secret.to_owned(),
-                },
-            ))
-        }
-        _ => None,
-    };
+    let issued = session::shown_once(&headers, ISSUED_COOKIE, &license_id).map(
+        |[reset, token_id, secret_token]| {
+            let token = IssuedToken {
+                token_id,
+                secret_token,
+            };
+            (reset == "1", token)
+        },
+    );
     let message = issued.as_ref().map(|(reset, _)| {
         if *reset {
             "All earlier tokens are revoked; here is the new one."

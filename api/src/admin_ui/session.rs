@@ -172,6 +172,22 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The `N` fields of a secret shown once (post/redirect/get: a short-lived cookie
+/// `{license}:{field}:…`), if the cookie is there and is this license's; the last field may
+/// hold `:`.
+pub fn shown_once<const N: usize>(
+    headers: &HeaderMap,
+    name: &str,
+    license_id: &str,
+) -> Option<[String; N]> {
+    let (license, rest) = read_cookie(headers, name)?.split_once(':')?;
+    if license != license_id {
+        return None;
+    }
+    let fields: Vec<String> = rest.splitn(N, ':').map(str::to_owned).collect();
+    fields.try_into().ok()
+}
+
 fn sign(state: &AppState, message: &str) -> String {
     // The key is derived from the operator token, so rotating that token ends every session.
     let key = Sha256::digest(format!("seatflow admin pages\0{}", state.admin_token));

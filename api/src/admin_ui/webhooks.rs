@@ -74,15 +74,8 @@ pub async fn webhooks(
 ) -> PageResult<Response> {
     let license = license_for(&state, &session, &license_id).await?;
     // "{license}:{endpoint}:{secret}"
-    let mut parts = session::read_cookie(&headers, SECRET_COOKIE)
-        .unwrap_or_default()
-        .splitn(3, ':');
-    let shown = match (parts.next(), parts.next(), parts.next()) {
-        (Some(license), Some(endpoint), Some(secret)) if license == license_id => {
-            Some((endpoint.to_owned(), secret.to_owned()))
-        }
-        _ => None,
-    };
+    let shown = session::shown_once(&headers, SECRET_COOKIE, &license_id)
+        .map(|[endpoint, secret]| (endpoint, secret));
     let id = license_id.clone();
     let listed = state
         .db
