@@ -55,7 +55,12 @@ ensure_webhook_verifier() {
   fi
   if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
     echo "== installing the webhook signature verifier (standardwebhooks) in $venv" >&2
-    python3 -m venv --clear "$venv"
+    if ! python3 -m venv --clear "$venv" 2>/dev/null; then
+      # Debian's python3 makes venvs only with its python3-venv package.
+      echo "python3 cannot make a venv; installing Debian's python3-venv" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      python3 -m venv --clear "$venv"
+    fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
       -r scripts/webhook-verifier.txt
   fi
