@@ -48,6 +48,10 @@ pub struct Pooled {
 /// Busy connections are not (that round trip cost as much as a lookup's own queries); one that
 /// fails mid-request is dropped instead, so a server restart costs each of them one error.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// The longest a unit of work waits for a connection, its turn (permit) included: with the
+/// database down, every request is answered 503 after this, not after turns of waiting behind
+/// others who wait as long.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Pooled;
@@ -165,7 +169,7 @@ impl Db {
             // thread connecting in the background, and a short-lived command (the CLI) that
             // exits during such a connect crashed in libpq's exit handlers (SIGSEGV).
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(CONNECT_WAIT)
             // `checkout` checks idle connections itself (CHECK_IDLE_AFTER).
             .test_on_check_out(false)
             .build(manager)
@@ -210,11 +214,12 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
+        let asked = Instant::now();
         let reader = acquire(&self.readers).await?;
         let permit = acquire(&self.permits).await?;
         blocking(move || {
             let _permit = (reader, permit);
-            let mut conn = db.checkout()?;
+            let mut conn = db.checkout_within(CONNECT_WAIT.saturating_sub(asked.elapsed()))?;
             let result = work(&mut conn);
             conn.note(&result);
             result
@@ -235,10 +240,13 @@ impl Db {
             Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
+        // SQLite's writers queue above on the file's one write lock, which is not a wait for
+        // a connection.
+        let asked = Instant::now();
         let permit = acquire(&self.permits).await?;
         blocking(move || {
             let _turn = (writer, permit);
-            let mut conn = db.checkout()?;
+            let mut conn = db.checkout_within(CONNECT_WAIT.saturating_sub(asked.elapsed()))?;
             let result = write_transaction(&mut conn, work);
             conn.note(&result);
             result
@@ -250,9 +258,19 @@ impl Db {
     /// connection that sat idle is checked first (a restart of the server leaves pooled
     /// connections dead); a dead one is closed and the next one tried.
     pub fn checkout(&self) -> Result<PooledConn> {
+        self.checkout_within(CONNECT_WAIT)
+    }
+
+    /// [`Db::checkout`], waiting at most `wait` for a connection.
+    fn checkout_within(&self, wait: Duration) -> Result<PooledConn> {
         let unavailable = |e: String| Error::Unavailable(format!("no database connection: {e}"));
+        let deadline = Instant::now() + wait;
         for _ in 0..=self.pool.max_size() {
-            let mut pooled = self.pool.get().map_err(|e| unavailable(e.to_string()))?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let mut pooled = self
+                .pool
+                .get_timeout(remaining)
+                .map_err(|e| unavailable(e.to_string()))?;
             let idle = pooled.returned.elapsed() >= CHECK_IDLE_AFTER;
             if self.backend == Backend::Postgres && idle && ping(&mut pooled.conn).is_err() {
                 pooled.lost = true;
