@@ -4,6 +4,7 @@
 //! PostgreSQL tests are never skipped: if the server at `SEATFLOW_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) cannot be reached, they fail.
 
+pub mod admin_pages;
 pub mod chaos;
 pub mod loadgen;
 pub mod wire;

@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use reqwest::Method;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Client, Method, redirect};
+use seatflow_tests::admin_pages::{client, csrf_in};
 use seatflow_tests::{Backend, TestServer, both_backends, read};
 use serde_json::Value;
 
@@ -13,18 +14,6 @@ both_backends!(
     a_license_admin_sees_and_changes_only_their_own_license,
     admin_keys_are_operator_only_and_revocable,
 );
-
-fn client() -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_owned()
-}
 
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()

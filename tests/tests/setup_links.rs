@@ -8,10 +8,11 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
+use reqwest::Method;
 use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Client, Method, redirect};
 use seatflow_store::db::schema::setup_links;
 use seatflow_store::time;
+use seatflow_tests::admin_pages::{client, csrf_in};
 use seatflow_tests::{Backend, TestServer, both_backends, read};
 use serde_json::{Value, json};
 
@@ -24,18 +25,6 @@ both_backends!(
     of_concurrent_openings_exactly_one_wins,
     the_cli_issues_lists_and_revokes,
 );
-
-fn client() -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_owned()
-}
 
 fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
