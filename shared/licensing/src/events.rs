@@ -70,9 +70,9 @@ pub(crate) fn decided(
     let name = |id: &str| standing.get(id).map(|(name, _)| name.as_str());
     Ok(decisions
         .iter()
-        .map(|d| {
+        .filter_map(|d| {
             let id = d.user_id.as_str();
-            match d.action {
+            Some(match d.action {
                 "assigned" => {
                     let event_type = if d.reason == "promoted" {
                         EventType::SeatPromoted
@@ -89,8 +89,8 @@ pub(crate) fn decided(
                     });
                     seat_event(EventType::SeatBlocked, id, name(id), seats::BLOCKED, detail)
                 }
-                action => {
-                    let event_type = if action == "released" {
+                "released" | "dequeued" => {
+                    let event_type = if d.action == "released" {
                         EventType::SeatReleased
                     } else {
                         EventType::SeatDequeued
@@ -98,13 +98,14 @@ pub(crate) fn decided(
                     let why = json!({ "why": release_why(standing.get(id)) });
                     seat_event(event_type, id, name(id), seats::NONE, why)
                 }
-            }
+                // A grace period's start and end change no seat: the audit trail has them.
+                _ => return None,
+            })
         })
         .collect())
 }
 
-/// The 1-based queue positions of the users this reconcile blocked. They joined the queue in
-/// this pass, so they are its tail: after everyone who waited before, in queue order.
+/// The 1-based queue positions of the users this reconcile blocked.
 fn queue_positions(
     conn: &mut DbConn,
     license_id: &str,
@@ -118,13 +119,7 @@ fn queue_positions(
     if blocked.is_empty() {
         return Ok(HashMap::new());
     }
-    let in_order = seats::queue_order(conn, license_id, &blocked)?;
-    let ahead = seats::waiting_count(conn, license_id)? - in_order.len() as i64;
-    Ok(in_order
-        .into_iter()
-        .zip(1..)
-        .map(|(id, n)| (id, ahead + n))
-        .collect())
+    seats::newcomer_positions(conn, license_id, &blocked)
 }
 
 /// The highest threshold `used` of `seats` reaches (0 below the first; a license without seats
@@ -142,8 +137,13 @@ pub fn usage_level(used: i64, seats: i64) -> i32 {
 
 /// The thresholds crossed upward since the last reconcile, each told once; the level reached
 /// is recorded either way (so falling back re-arms a threshold).
-pub(crate) fn usage(conn: &mut DbConn, license: &License, used: i64) -> Result<Vec<NewEvent>> {
-    let level = usage_level(used, license.seats);
+pub(crate) fn usage(
+    conn: &mut DbConn,
+    license: &License,
+    seats: i64,
+    used: i64,
+) -> Result<Vec<NewEvent>> {
+    let level = usage_level(used, seats);
     if level == license.usage_level {
         return Ok(Vec::new());
     }
@@ -154,13 +154,45 @@ pub(crate) fn usage(conn: &mut DbConn, license: &License, used: i64) -> Result<V
         .map(|threshold| {
             let data = json!({
                 "threshold": threshold,
-                "seats": license.seats,
+                "seats": seats,
                 "seats_used": used,
-                "seats_available": (license.seats - used).max(0),
+                "seats_available": (seats - used).max(0),
             });
             NewEvent::new(EventType::LicenseUsageThreshold, Some(&license.id), data)
         })
         .collect())
+}
+
+/// The `notify` overflow policy's notice: users wait and no seat is free for them (told once
+/// per overflow, again after the queue emptied).
+pub(crate) fn overflowing(license: &License, seats: i64, used: i64, waiting: i64) -> NewEvent {
+    let data = json!({
+        "threshold": 100,
+        "overflow": true,
+        "seats": seats,
+        "seats_used": used,
+        "seats_available": (seats - used).max(0),
+        "waiting": waiting,
+    });
+    NewEvent::new(EventType::LicenseUsageThreshold, Some(&license.id), data)
+}
+
+/// The seats the `expand` overflow policy raised (`license.seats_changed`, `expanded: true`).
+pub(crate) fn expanded(license: &License, expansions: &[(i64, i64)]) -> Vec<NewEvent> {
+    expansions
+        .iter()
+        .map(|(from, to)| {
+            let object =
+                json!({ "id": license.id, "name": license.name, "seats": to, "expanded": true });
+            let previous = json!({ "seats": from }).as_object().cloned();
+            NewEvent::about(
+                EventType::LicenseSeatsChanged,
+                &license.id,
+                object,
+                previous,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

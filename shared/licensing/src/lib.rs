@@ -37,6 +37,7 @@ use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::schema::{group_members, licensed_groups, licenses, users};
 use seatflow_store::db::{Db, DbConn};
 use seatflow_store::licenses::License;
+use seatflow_store::policies::{self, Overflow, Reserved};
 use seatflow_store::seat_history::{self, Opened};
 use seatflow_store::{Error, Result, seats, time};
 use tokio::sync::{Notify, watch};
@@ -213,6 +214,11 @@ pub struct Impact {
     pub assigned: usize,
     pub blocked: usize,
     pub released: usize,
+    /// Users who lost entitlement and keep their seat (or place) for the grace period.
+    pub grace: usize,
+    /// The seats the `expand` overflow policy raised the license to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded_to: Option<i64>,
     /// Users the reconcile looked at: what it cost (`seatflow_licensing_users_examined_total`).
     #[serde(skip)]
     pub examined: usize,
@@ -269,12 +275,13 @@ pub fn reconcile(
     let (last_event, request_id) = (cause.event_id, cause.request_id);
     // One instant for the decisions' seats, audit entries and seat history alike.
     let now = time::now();
-    let (impact, decisions) = apply(conn, &license, &scope, &now)?;
+    let (impact, pass) = apply(conn, &license, &scope, &now)?;
     if license.full_reconcile_due {
         seatflow_store::licenses::set_full_reconcile_due(conn, license_id, false)?;
     }
     metrics::counter!(LICENSING_USERS_EXAMINED).increment(impact.examined as u64);
-    let entries: Vec<Entry<'_>> = decisions
+    let decisions = &pass.decisions;
+    let mut entries: Vec<Entry<'_>> = decisions
         .iter()
         .map(|d| Entry {
             actor: Actor::System,
@@ -284,12 +291,25 @@ pub fn reconcile(
             request_id,
         })
         .collect();
+    entries.extend(pass.expansions.iter().map(|(from, to)| Entry {
+        actor: Actor::System,
+        action: "seats_expanded",
+        subject: None,
+        detail: json!({ "from": from, "to": to, "cap": pass.expand_cap, "event_id": last_event }),
+        request_id,
+    }));
     audit::record_at(conn, license_id, &entries, &now)?;
     let ids: Vec<String> = decisions.iter().map(|d| d.user_id.clone()).collect();
     let standing = seatflow_store::users::standing(conn, license_id, &ids)?;
-    record_history(conn, license_id, &decisions, &standing, &now)?;
-    let mut told = events::decided(conn, license_id, &decisions, &standing)?;
-    told.extend(events::usage(conn, &license, impact.seats_used)?);
+    record_history(conn, license_id, decisions, &standing, &now)?;
+    let mut told = events::decided(conn, license_id, decisions, &standing)?;
+    told.extend(events::expanded(&license, &pass.expansions));
+    let seats = pass.expansions.last().map_or(license.seats, |(_, to)| *to);
+    told.extend(events::usage(conn, &license, seats, impact.seats_used)?);
+    told.extend(
+        pass.overflow_notice
+            .map(|waiting| events::overflowing(&license, seats, impact.seats_used, waiting)),
+    );
     seatflow_feed::event::record(conn, license_id, &told, request_id)?;
     Ok(impact)
 }
@@ -369,12 +389,19 @@ fn lock_license(conn: &mut DbConn, license_id: &str) -> Result<Option<License>> 
     })
 }
 
-fn apply(
-    conn: &mut DbConn,
-    license: &License,
-    scope: &Scope,
-    now: &str,
-) -> Result<(Impact, Vec<Decision>)> {
+/// What one pass decided besides the users' seats: the seats `expand` raised (from, to).
+#[derive(Default)]
+struct Pass {
+    decisions: Vec<Decision>,
+    expansions: Vec<(i64, i64)>,
+    /// The cap the expansions were bounded by (the `seats_expanded` audit entry tells it).
+    expand_cap: Option<i64>,
+    /// The license started overflowing under `notify`: users waiting.
+    overflow_notice: Option<i64>,
+}
+
+fn apply(conn: &mut DbConn, license: &License, scope: &Scope, now: &str) -> Result<(Impact, Pass)> {
+    let rules = policies::rules(conn, &license.id)?;
     let affected = affected_users(conn, &license.id, scope)?;
     let entitled = entitled_among(conn, &license.id, &affected)?;
     let rows = seats::rows_for(conn, &license.id, &affected)?;
@@ -382,95 +409,311 @@ fn apply(
         examined: affected.len(),
         ..Impact::default()
     };
-    let mut decisions = Vec::new();
+    let mut pass = Pass::default();
+    let decide = |pass: &mut Pass, user_id: &str, action: &'static str, reason: &'static str| {
+        pass.decisions.push(Decision {
+            user_id: user_id.to_owned(),
+            action,
+            reason,
+        });
+    };
 
     let mut leaving = Vec::new();
+    let mut entering_grace = Vec::new();
+    let mut regained = Vec::new();
+    let mut reprioritised = Vec::new();
     let mut joining = Vec::new();
     let mut joining_rows = Vec::new();
     for user_id in &affected {
         match (entitled.get(user_id), rows.get(user_id)) {
-            (Some(joined_at), None) => {
-                joining_rows.push((user_id.as_str(), joined_at.as_str()));
+            (Some(e), None) => {
+                joining_rows.push(seats::Newcomer {
+                    user_id,
+                    joined_at: &e.joined_at,
+                    priority: e.priority,
+                });
                 joining.push(user_id.clone());
             }
-            (None, Some(row)) => {
-                let released = row.status == seats::ASSIGNED;
-                impact.released += usize::from(released);
-                decisions.push(Decision {
-                    user_id: user_id.clone(),
-                    action: if released { "released" } else { "dequeued" },
-                    reason: "not_entitled",
-                });
-                leaving.push(user_id.clone());
+            (Some(e), Some(row)) => {
+                if row.priority != e.priority {
+                    reprioritised.push((user_id.clone(), e.priority));
+                }
+                if row.grace_until.is_some() {
+                    decide(&mut pass, user_id, "grace_ended", "entitled");
+                    regained.push(user_id.clone());
+                }
             }
-            _ => {}
+            (None, Some(row)) => {
+                let kept = rules.grace_minutes > 0
+                    && match &row.grace_until {
+                        None => {
+                            decide(&mut pass, user_id, "grace_started", "not_entitled");
+                            entering_grace.push(user_id.clone());
+                            true
+                        }
+                        Some(until) => until.as_str() > now,
+                    };
+                if !kept {
+                    let released = row.status == seats::ASSIGNED;
+                    impact.released += usize::from(released);
+                    let action = if released { "released" } else { "dequeued" };
+                    decide(&mut pass, user_id, action, "not_entitled");
+                    leaving.push(user_id.clone());
+                }
+            }
+            (None, None) => {}
         }
     }
     seats::insert_blocked(conn, &license.id, &joining_rows, now)?;
     seats::delete(conn, &license.id, &leaving)?;
+    seats::set_priority(conn, &license.id, &reprioritised)?;
+    seats::end_grace(conn, &license.id, &regained)?;
+    if !entering_grace.is_empty() {
+        let minutes = u64::try_from(rules.grace_minutes).unwrap_or(0);
+        let until = time::after(std::time::Duration::from_secs(minutes * 60));
+        seats::start_grace(conn, &license.id, &entering_grace, &until)?;
+        impact.grace = entering_grace.len();
+    }
 
-    let assigned_now = seats::assigned_count(conn, &license.id)?;
-    let free = (license.seats - assigned_now).max(0);
+    let mut promotion = Promotion {
+        license_id: &license.id,
+        now,
+        seats: license.seats,
+        assigned: seats::assigned_count(conn, &license.id)?,
+        all: license.auto_promote || scope.promote,
+        joining: joining.iter().cloned().collect(),
+        promoted: Vec::new(),
+    };
+    let reserved_users = reserved_users(&rules.reserved);
+    promotion.reserved(conn, &rules.reserved, &reserved_users)?;
+    let mut held = held_back(conn, &license.id, &rules.reserved, &reserved_users)?;
+    promotion.general(conn, held)?;
+    if rules.overflow == Overflow::Expand
+        && let Some(cap) = rules.expand_cap
+        && cap > promotion.seats
+        && promotion.still_waiting(conn)? > 0
+    {
+        // Seat everyone the cap allows as if it were the seats (reservations first, as with
+        // any freed seat), then keep only the seats that took plus those still held back: a
+        // formula counting the waiting and the held apart counted a waiting reserved user
+        // twice and billed a seat nobody used.
+        let before = promotion.seats;
+        promotion.seats = cap;
+        promotion.reserved(conn, &rules.reserved, &reserved_users)?;
+        held = held_back(conn, &license.id, &rules.reserved, &reserved_users)?;
+        promotion.general(conn, held)?;
+        promotion.seats = before.max((promotion.assigned + held).min(cap));
+        if promotion.seats > before {
+            policies::record_expansion(conn, &license.id, before, promotion.seats, now)?;
+            pass.expansions.push((before, promotion.seats));
+            pass.expand_cap = Some(cap);
+        }
+    }
+
     let joining_set: HashSet<&String> = joining.iter().collect();
-    let may_promote_all = license.auto_promote || scope.promote;
-    let promoted: Vec<String> = if free == 0 {
-        Vec::new()
-    } else if may_promote_all {
-        seats::queue_head(conn, &license.id, free)?
-    } else {
-        // Only this pass's newcomers, in queue order (they share `queued_at`).
-        let mut head = seats::queue_order(conn, &license.id, &joining)?;
-        head.truncate(usize::try_from(free).unwrap_or(usize::MAX));
-        head
-    };
-    let seated = seats::assign(conn, &license.id, &promoted, now)?;
-    let promoted = if seated == promoted.len() {
-        promoted
-    } else {
-        // A user deleted while this pass promoted them: their deletion locked the seat row
-        // first and took it along, so the update found nothing. They hold no seat, so they are
-        // neither told as assigned (audit, feed, seat history) nor counted in `seats_used`;
-        // the deletion's own licensing event fills the seat.
-        let rows = seats::rows_for(conn, &license.id, &promoted)?;
-        promoted
-            .into_iter()
-            .filter(|id| rows.get(id).is_some_and(|r| r.status == seats::ASSIGNED))
-            .collect()
-    };
-    let promoted_set: HashSet<&String> = promoted.iter().collect();
-    for user_id in &promoted {
+    let promoted_set: HashSet<&String> = promotion.promoted.iter().collect();
+    for user_id in &promotion.promoted {
         impact.assigned += 1;
-        decisions.push(Decision {
-            user_id: user_id.clone(),
-            action: "assigned",
-            reason: if joining_set.contains(user_id) {
-                "entitled"
-            } else {
-                "promoted"
-            },
-        });
+        let reason = if joining_set.contains(user_id) {
+            "entitled"
+        } else {
+            "promoted"
+        };
+        decide(&mut pass, user_id, "assigned", reason);
     }
     let still_waiting: Vec<String> = joining
         .iter()
         .filter(|id| !promoted_set.contains(id))
         .cloned()
         .collect();
+    let free = promotion.seats - promotion.assigned - held;
     // Seats are free but nobody may take them: say so instead of "no seats available".
-    if !may_promote_all && free > i64::try_from(promoted.len()).unwrap_or(i64::MAX) {
+    if !promotion.all && free > 0 {
         seats::set_reason(conn, &license.id, &still_waiting, seats::AWAITING_ADMIN)?;
     }
     for user_id in still_waiting {
         impact.blocked += 1;
-        decisions.push(Decision {
-            user_id,
-            action: "blocked",
-            reason: seats::NO_SEATS_AVAILABLE,
-        });
+        decide(&mut pass, &user_id, "blocked", seats::NO_SEATS_AVAILABLE);
     }
-    let used = assigned_now + i64::try_from(promoted.len()).unwrap_or(i64::MAX);
-    seats::set_seats_used(conn, &license.id, used)?;
-    impact.seats_used = used;
-    Ok((impact, decisions))
+    seats::set_seats_used(conn, &license.id, promotion.assigned)?;
+    impact.seats_used = promotion.assigned;
+    impact.expanded_to = pass.expansions.last().map(|(_, to)| *to);
+    if rules.overflow == Overflow::Notify || rules.overflowing_since.is_some() {
+        let waiting = seats::promotable_count(conn, &license.id)?;
+        let overflowing = waiting > 0 && free <= 0 && rules.overflow == Overflow::Notify;
+        if overflowing && rules.overflowing_since.is_none() {
+            policies::set_overflowing(conn, &license.id, Some(now))?;
+            pass.overflow_notice = Some(waiting);
+        } else if !overflowing && rules.overflowing_since.is_some() {
+            policies::set_overflowing(conn, &license.id, None)?;
+        }
+    }
+    Ok((impact, pass))
+}
+
+/// The seats held back for reservations now (the seat totals' `reserved`).
+pub fn reserved_held(conn: &mut DbConn, license_id: &str) -> Result<i64> {
+    let rules = policies::rules(conn, license_id)?;
+    held_back(
+        conn,
+        license_id,
+        &rules.reserved,
+        &reserved_users(&rules.reserved),
+    )
+}
+
+/// The synced users reserved by name.
+fn reserved_users(reserved: &[Reserved]) -> HashSet<String> {
+    reserved
+        .iter()
+        .filter_map(|r| match r {
+            Reserved::User { user_id } => user_id.clone(),
+            Reserved::Group { .. } => None,
+        })
+        .collect()
+}
+
+/// Seats held back for reservations not yet filled: one per reserved user without a seat, and
+/// per reserved group the seats it reserves beyond the members (not reserved by name) holding
+/// one. Held seats go to nobody else; a reservation never takes a seat from its holder.
+fn held_back(
+    conn: &mut DbConn,
+    license_id: &str,
+    reserved: &[Reserved],
+    reserved_users: &HashSet<String>,
+) -> Result<i64> {
+    if reserved.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = reserved_users.iter().cloned().collect();
+    let rows = seats::rows_for(conn, license_id, &ids)?;
+    let mut held = 0;
+    for r in reserved {
+        held += match r {
+            Reserved::User { user_id: Some(id) } => {
+                i64::from(rows.get(id).is_none_or(|row| row.status != seats::ASSIGNED))
+            }
+            Reserved::User { user_id: None } => 1,
+            Reserved::Group {
+                group_id: Some(group_id),
+                seats: n,
+            } => {
+                let holding = seats::holders_in_group(conn, license_id, group_id)?
+                    .into_iter()
+                    .filter(|id| !reserved_users.contains(id))
+                    .count();
+                (n - i64::try_from(holding).unwrap_or(i64::MAX)).max(0)
+            }
+            Reserved::Group {
+                group_id: None,
+                seats: n,
+            } => *n,
+        };
+    }
+    Ok(held)
+}
+
+/// Seats given out in one pass: who may take one (everyone waiting, or only this pass's
+/// newcomers when automatic promotion is off), and the count as it goes.
+struct Promotion<'a> {
+    license_id: &'a str,
+    now: &'a str,
+    seats: i64,
+    assigned: i64,
+    /// Every waiting user may be promoted (automatic promotion or an admin's reprocess).
+    all: bool,
+    joining: HashSet<String>,
+    promoted: Vec<String>,
+}
+
+impl Promotion<'_> {
+    /// Reserved seats first: a reserved user, then each reserved group's members up to what it
+    /// still holds back.
+    fn reserved(
+        &mut self,
+        conn: &mut DbConn,
+        reserved: &[Reserved],
+        reserved_users: &HashSet<String>,
+    ) -> Result<()> {
+        if !reserved_users.is_empty() {
+            let ids: Vec<String> = reserved_users.iter().cloned().collect();
+            let waiting = seats::queue_order(conn, self.license_id, &ids)?;
+            self.seat(conn, waiting, i64::MAX)?;
+        }
+        for reserved in reserved {
+            if let Reserved::Group {
+                group_id: Some(group_id),
+                seats: held,
+            } = reserved
+            {
+                let holding = seats::holders_in_group(conn, self.license_id, group_id)?
+                    .into_iter()
+                    .filter(|id| !reserved_users.contains(id))
+                    .count();
+                let need = held - i64::try_from(holding).unwrap_or(i64::MAX);
+                if need > 0 {
+                    let waiting = seats::waiting_in_group(conn, self.license_id, group_id)?;
+                    self.seat(conn, waiting, need)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seats, while any is free, for up to `limit` of `waiting` (in queue order) that may take one.
+    fn seat(&mut self, conn: &mut DbConn, waiting: Vec<String>, limit: i64) -> Result<()> {
+        let room = (self.seats - self.assigned).min(limit).max(0);
+        let ids: Vec<String> = waiting
+            .into_iter()
+            .filter(|id| self.all || self.joining.contains(id))
+            .take(usize::try_from(room).unwrap_or(usize::MAX))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let seated = seats::assign(conn, self.license_id, &ids, self.now)?;
+        let ids = if seated == ids.len() {
+            ids
+        } else {
+            // A user deleted while this pass promoted them: their deletion locked the seat row
+            // first and took it along, so the update found nothing. They hold no seat, so they
+            // are neither told as assigned (audit, feed, seat history) nor counted in
+            // `seats_used`; the deletion's own licensing event fills the seat.
+            let rows = seats::rows_for(conn, self.license_id, &ids)?;
+            ids.into_iter()
+                .filter(|id| rows.get(id).is_some_and(|r| r.status == seats::ASSIGNED))
+                .collect()
+        };
+        self.assigned += i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        self.promoted.extend(ids);
+        Ok(())
+    }
+
+    /// The seats not held back for reservations, to the head of the queue.
+    fn general(&mut self, conn: &mut DbConn, held: i64) -> Result<()> {
+        let free = self.seats - self.assigned - held;
+        if free <= 0 {
+            return Ok(());
+        }
+        let head = if self.all {
+            seats::queue_head(conn, self.license_id, free)?
+        } else {
+            let joining: Vec<String> = self.joining.iter().cloned().collect();
+            seats::queue_order(conn, self.license_id, &joining)?
+        };
+        self.seat(conn, head, free)
+    }
+
+    /// How many who may take a seat still wait (rows in grace do not).
+    fn still_waiting(&self, conn: &mut DbConn) -> Result<i64> {
+        Ok(if self.all {
+            seats::promotable_count(conn, self.license_id)?
+        } else {
+            let joining: Vec<String> = self.joining.iter().cloned().collect();
+            i64::try_from(seats::queue_order(conn, self.license_id, &joining)?.len())
+                .unwrap_or(i64::MAX)
+        })
+    }
 }
 
 /// The users whose entitlement may have changed, sorted: the changed users and the changed
@@ -505,13 +748,20 @@ fn affected_users(conn: &mut DbConn, license_id: &str, scope: &Scope) -> Result<
     Ok(affected.into_iter().collect())
 }
 
-/// Of `user_ids`, the entitled ones with their earliest join time to a licensed group.
+/// An entitled user's earliest join time to a licensed group, and their priority: the highest
+/// of their licensed groups'.
+struct Entitled {
+    joined_at: String,
+    priority: i32,
+}
+
+/// Of `user_ids`, the entitled ones.
 fn entitled_among(
     conn: &mut DbConn,
     license_id: &str,
     user_ids: &[String],
-) -> Result<HashMap<String, String>> {
-    let mut entitled = HashMap::new();
+) -> Result<HashMap<String, Entitled>> {
+    let mut entitled: HashMap<String, Entitled> = HashMap::new();
     for chunk in user_ids.chunks(CHUNK) {
         let active: Vec<String> = users::table
             .filter(users::license_id.eq(license_id))
@@ -519,23 +769,33 @@ fn entitled_among(
             .filter(users::active.eq(true))
             .select(users::id)
             .load(conn)?;
-        let licensed = licensed_groups::table
-            .filter(licensed_groups::license_id.eq(license_id))
-            .select(licensed_groups::group_id);
-        let joined: Vec<(String, Option<String>)> = group_members::table
+        let joined: Vec<(String, String, i32)> = group_members::table
+            .inner_join(
+                licensed_groups::table.on(licensed_groups::group_id
+                    .eq(group_members::group_id)
+                    .and(licensed_groups::license_id.eq(license_id))),
+            )
             .filter(group_members::user_id.eq_any(&active))
-            .filter(group_members::group_id.eq_any(licensed))
-            .group_by(group_members::user_id)
             .select((
                 group_members::user_id,
-                diesel::dsl::min(group_members::joined_at),
+                group_members::joined_at,
+                licensed_groups::priority,
             ))
             .load(conn)?;
-        entitled.extend(
-            joined
-                .into_iter()
-                .filter_map(|(id, at)| at.map(|at| (id, at))),
-        );
+        for (id, joined_at, priority) in joined {
+            entitled
+                .entry(id)
+                .and_modify(|e| {
+                    if joined_at < e.joined_at {
+                        e.joined_at.clone_from(&joined_at);
+                    }
+                    e.priority = e.priority.max(priority);
+                })
+                .or_insert(Entitled {
+                    joined_at,
+                    priority,
+                });
+        }
     }
     Ok(entitled)
 }

@@ -61,6 +61,8 @@ pub mod seat {
     pub const NO_SEATS_AVAILABLE: &str = "no_seats_available";
     /// Why a blocked user waits although a seat is free: automatic promotion is off.
     pub const AWAITING_ADMIN: &str = "awaiting_admin_reprocess";
+    /// Why a user who lost entitlement still holds their seat (or place): the release grace period.
+    pub const IN_GRACE: &str = "in_grace";
     /// Why a user without a seat row has none.
     pub const NOT_ENTITLED: &str = "not_entitled";
 }

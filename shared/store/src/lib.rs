@@ -13,6 +13,7 @@ pub mod licensed_groups;
 pub mod licenses;
 pub mod listing;
 pub mod migrations;
+pub mod policies;
 pub mod scim_requests;
 pub mod seat_history;
 pub mod seats;

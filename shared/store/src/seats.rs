@@ -1,11 +1,13 @@
-//! Seat rows: one per entitled user of a license, `assigned` or `blocked` (waiting). The queue
-//! order is `queued_at` (when the user became entitled), then `joined_at` (when they joined a
-//! licensed group: the provider's sync order), then user id.
+//! Seat rows: one per entitled user of a license (or one in its release grace period),
+//! `assigned` or `blocked` (waiting). The queue order is the user's priority (highest first:
+//! that of their highest licensed group), then `queued_at` (when the user became entitled),
+//! then `joined_at` (when they joined a licensed group: the provider's sync order), then user
+//! id. A row in grace (`grace_until` set) keeps its place but is never promoted.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use serde::Serialize;
 
 use crate::Result;
@@ -15,7 +17,7 @@ use crate::db::schema::{licenses, seats, users};
 // The seat table's vocabulary is the license extension's (what SCIM clients filter on).
 pub use seatflow_scim::resource::Seat;
 pub use seatflow_scim::resource::seat::{
-    ASSIGNED, AWAITING_ADMIN, BLOCKED, NO_SEATS_AVAILABLE, NONE, NOT_ENTITLED,
+    ASSIGNED, AWAITING_ADMIN, BLOCKED, IN_GRACE, NO_SEATS_AVAILABLE, NONE, NOT_ENTITLED,
 };
 
 /// Ids are bound in chunks this size (SQLite and PostgreSQL cap bind parameters).
@@ -30,6 +32,16 @@ pub struct SeatRow {
     pub reason: Option<String>,
     pub queued_at: String,
     pub joined_at: String,
+    pub priority: i32,
+    pub grace_until: Option<String>,
+}
+
+/// A user who became entitled: their join time to a licensed group and their priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Newcomer<'a> {
+    pub user_id: &'a str,
+    pub joined_at: &'a str,
+    pub priority: i32,
 }
 
 pub fn rows_for(
@@ -87,25 +99,26 @@ pub fn holders(conn: &mut DbConn, license_id: &str) -> Result<Vec<String>> {
         .load(conn)?)
 }
 
-/// New waiting rows, `(user id, join time)` each, queued `now`: one multi-row insert per chunk
-/// (a reconcile of 1,000 newcomers was 1,000 round trips).
+/// New waiting rows queued `now`: one multi-row insert per chunk (a reconcile of 1,000
+/// newcomers was 1,000 round trips).
 pub fn insert_blocked(
     conn: &mut DbConn,
     license_id: &str,
-    joining: &[(&str, &str)],
+    joining: &[Newcomer<'_>],
     now: &str,
 ) -> Result<()> {
     let rows: Vec<_> = joining
         .iter()
-        .map(|(user_id, joined_at)| {
+        .map(|n| {
             (
                 seats::license_id.eq(license_id),
-                seats::user_id.eq(*user_id),
+                seats::user_id.eq(n.user_id),
                 seats::status.eq(BLOCKED),
                 seats::since.eq(now),
                 seats::reason.eq(NO_SEATS_AVAILABLE),
                 seats::queued_at.eq(now),
-                seats::joined_at.eq(*joined_at),
+                seats::joined_at.eq(n.joined_at),
+                seats::priority.eq(n.priority),
             )
         })
         .collect();
@@ -160,6 +173,128 @@ pub fn assign(
     Ok(assigned)
 }
 
+/// Sets the priority of rows (after a priority or membership change), one update per value.
+pub fn set_priority(conn: &mut DbConn, license_id: &str, changed: &[(String, i32)]) -> Result<()> {
+    let mut by_priority: std::collections::BTreeMap<i32, Vec<&str>> = Default::default();
+    for (user_id, priority) in changed {
+        by_priority.entry(*priority).or_default().push(user_id);
+    }
+    for (priority, ids) in by_priority {
+        for chunk in ids.chunks(CHUNK) {
+            diesel::update(
+                seats::table
+                    .filter(seats::license_id.eq(license_id))
+                    .filter(seats::user_id.eq_any(chunk)),
+            )
+            .set(seats::priority.eq(priority))
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the release grace period of rows whose users lost entitlement: kept until `until`.
+pub fn start_grace(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+    until: &str,
+) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        diesel::update(
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::user_id.eq_any(chunk)),
+        )
+        .set((seats::grace_until.eq(until), seats::reason.eq(IN_GRACE)))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Ends the grace period of users entitled again: the seat (or the place in the queue) stays.
+pub fn end_grace(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        let rows = || {
+            seats::table
+                .filter(seats::license_id.eq(license_id))
+                .filter(seats::user_id.eq_any(chunk))
+        };
+        diesel::update(rows().filter(seats::status.eq(ASSIGNED)))
+            .set((
+                seats::grace_until.eq(None::<String>),
+                seats::reason.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        diesel::update(rows().filter(seats::status.eq(BLOCKED)))
+            .set((
+                seats::grace_until.eq(None::<String>),
+                seats::reason.eq(NO_SEATS_AVAILABLE),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Users whose grace period ended by `now`, `(license id, user id)`, at most `limit`.
+pub fn grace_expired(conn: &mut DbConn, now: &str, limit: i64) -> Result<Vec<(String, String)>> {
+    Ok(seats::table
+        .filter(seats::grace_until.le(now))
+        .order((seats::license_id, seats::user_id))
+        .limit(limit)
+        .select((seats::license_id, seats::user_id))
+        .load(conn)?)
+}
+
+/// Assigned seats in their grace period.
+pub fn in_grace_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(ASSIGNED))
+        .filter(seats::grace_until.is_not_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// Seat holders (assigned) who are members of `group_id`.
+pub fn holders_in_group(
+    conn: &mut DbConn,
+    license_id: &str,
+    group_id: &str,
+) -> Result<Vec<String>> {
+    use crate::db::schema::group_members;
+    Ok(seats::table
+        .inner_join(group_members::table.on(group_members::user_id.eq(seats::user_id)))
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(ASSIGNED))
+        .filter(group_members::group_id.eq(group_id))
+        .select(seats::user_id)
+        .load(conn)?)
+}
+
+/// Members of `group_id` waiting (not in grace), in queue order.
+pub fn waiting_in_group(
+    conn: &mut DbConn,
+    license_id: &str,
+    group_id: &str,
+) -> Result<Vec<String>> {
+    use crate::db::schema::group_members;
+    Ok(seats::table
+        .inner_join(group_members::table.on(group_members::user_id.eq(seats::user_id)))
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
+        .filter(seats::grace_until.is_null())
+        .filter(group_members::group_id.eq(group_id))
+        .order((
+            seats::priority.desc(),
+            seats::queued_at,
+            seats::joined_at,
+            seats::user_id,
+        ))
+        .select(seats::user_id)
+        .load(conn)?)
+}
+
 /// Sets the reason of waiting users (e.g. seats free but automatic promotion off).
 pub fn set_reason(
     conn: &mut DbConn,
@@ -197,36 +332,96 @@ pub fn waiting_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
         .get_result(conn)?)
 }
 
-/// The first `limit` waiting users in queue order.
+/// How many users wait in the license's queue and may be promoted (not in grace).
+pub fn promotable_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
+    Ok(seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::status.eq(BLOCKED))
+        .filter(seats::grace_until.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The first `limit` waiting users in queue order (rows in grace are passed over).
 pub fn queue_head(conn: &mut DbConn, license_id: &str, limit: i64) -> Result<Vec<String>> {
     Ok(seats::table
         .filter(seats::license_id.eq(license_id))
         .filter(seats::status.eq(BLOCKED))
-        .order((seats::queued_at, seats::joined_at, seats::user_id))
+        .filter(seats::grace_until.is_null())
+        .order((
+            seats::priority.desc(),
+            seats::queued_at,
+            seats::joined_at,
+            seats::user_id,
+        ))
         .limit(limit)
         .select(seats::user_id)
         .load(conn)?)
 }
 
-/// Of `user_ids`, the waiting ones in queue order.
+/// A waiting row's place in the queue order, as it sorts.
+type QueueKey = (std::cmp::Reverse<i32>, String, String, String);
+
+/// Of `user_ids`, the waiting rows not in grace, sorted in queue order.
+fn queue_keys(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Result<Vec<QueueKey>> {
+    let mut waiting: Vec<QueueKey> = Vec::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let rows = seats::table
+            .filter(seats::license_id.eq(license_id))
+            .filter(seats::status.eq(BLOCKED))
+            .filter(seats::grace_until.is_null())
+            .filter(seats::user_id.eq_any(chunk))
+            .select((
+                seats::priority,
+                seats::queued_at,
+                seats::joined_at,
+                seats::user_id,
+            ))
+            .load::<(i32, String, String, String)>(conn)?;
+        waiting.extend(
+            rows.into_iter()
+                .map(|(p, q, j, id)| (std::cmp::Reverse(p), q, j, id)),
+        );
+    }
+    waiting.sort();
+    Ok(waiting)
+}
+
+/// Of `user_ids`, the waiting ones not in grace, in queue order.
 pub fn queue_order(
     conn: &mut DbConn,
     license_id: &str,
     user_ids: &[String],
 ) -> Result<Vec<String>> {
-    let mut waiting: Vec<(String, String, String)> = Vec::new();
-    for chunk in user_ids.chunks(CHUNK) {
-        waiting.extend(
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::status.eq(BLOCKED))
-                .filter(seats::user_id.eq_any(chunk))
-                .select((seats::queued_at, seats::joined_at, seats::user_id))
-                .load::<(String, String, String)>(conn)?,
-        );
+    Ok(queue_keys(conn, license_id, user_ids)?
+        .into_iter()
+        .map(|(_, _, _, id)| id)
+        .collect())
+}
+
+/// The 1-based queue positions of users who joined the queue in the pass just made: they are
+/// the newest of their priority, so behind everyone waiting at that priority or above.
+pub fn newcomer_positions(
+    conn: &mut DbConn,
+    license_id: &str,
+    user_ids: &[String],
+) -> Result<HashMap<String, i64>> {
+    let keys = queue_keys(conn, license_id, user_ids)?;
+    let mut positions = HashMap::new();
+    for same in keys.chunk_by(|a, b| a.0 == b.0) {
+        let priority = same[0].0.0;
+        let at_or_above: i64 = seats::table
+            .filter(seats::license_id.eq(license_id))
+            .filter(seats::status.eq(BLOCKED))
+            .filter(seats::priority.ge(priority))
+            .count()
+            .get_result(conn)?;
+        let ahead = at_or_above - same.len() as i64;
+        for ((_, _, _, id), n) in same.iter().zip(1..) {
+            positions.insert(id.clone(), ahead + n);
+        }
     }
-    waiting.sort();
-    Ok(waiting.into_iter().map(|(_, _, id)| id).collect())
+    Ok(positions)
 }
 
 pub fn set_seats_used(conn: &mut DbConn, license_id: &str, used: i64) -> Result<()> {
@@ -252,6 +447,12 @@ pub struct SeatView {
     /// 1 for the next user to get a seat; None for assigned seats.
     #[diesel(sql_type = Nullable<BigInt>)]
     pub queue_position: Option<i64>,
+    /// The user's priority: that of their highest licensed group.
+    #[diesel(sql_type = Integer)]
+    pub priority: i32,
+    /// Until when a user who lost entitlement keeps the seat (or place); None when entitled.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub grace_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -270,10 +471,13 @@ pub fn list(conn: &mut DbConn, license_id: &str, query: &SeatQuery) -> Result<Ve
     let search = query.search.as_deref().unwrap_or_default().to_lowercase();
     let pattern = format!("%{}%", crate::filter_sql::escape_like(&search));
     // Each parameter is used once: SQLite numbers repeated `$n` differently from PostgreSQL.
-    let sql = "SELECT user_id, user_name, status, reason, since, queue_position FROM ( \
+    let sql = "SELECT user_id, user_name, status, reason, since, queue_position, priority, \
+          grace_until FROM ( \
           SELECT s.user_id, u.user_name, u.user_name_key, s.status, s.reason, s.since, \
+            s.priority, s.grace_until, \
             CASE WHEN s.status = 'blocked' THEN ROW_NUMBER() OVER ( \
-              PARTITION BY s.status ORDER BY s.queued_at, s.joined_at, s.user_id) END AS queue_position \
+              PARTITION BY s.status \
+              ORDER BY s.priority DESC, s.queued_at, s.joined_at, s.user_id) END AS queue_position \
           FROM seats s JOIN users u ON u.id = s.user_id WHERE s.license_id = $1) q \
         WHERE ($2 = '' OR status = $3) AND user_name_key LIKE $4 ESCAPE '\\' \
         ORDER BY CASE status WHEN 'assigned' THEN 0 ELSE 1 END, queue_position, since, user_id \

@@ -82,6 +82,7 @@ diesel::table! {
         license_id -> Text,
         group_id -> Text,
         created_at -> Text,
+        priority -> Integer,
     }
 }
 
@@ -94,6 +95,8 @@ diesel::table! {
         reason -> Nullable<Text>,
         queued_at -> Text,
         joined_at -> Text,
+        priority -> Integer,
+        grace_until -> Nullable<Text>,
     }
 }
 
@@ -227,6 +230,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    license_policies (license_id) {
+        license_id -> Text,
+        overflow -> Text,
+        expand_cap -> Nullable<BigInt>,
+        grace_minutes -> Integer,
+        overflowing_since -> Nullable<Text>,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    seat_reservations (license_id, kind, target) {
+        license_id -> Text,
+        kind -> Text,
+        target -> Text,
+        seats -> BigInt,
+        position -> Integer,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    seat_expansions (id) {
+        id -> BigInt,
+        license_id -> Text,
+        expanded_at -> Text,
+        seats_from -> BigInt,
+        seats_to -> BigInt,
+        settled_at -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(webhook_attempts -> webhook_endpoints (endpoint_id));
 diesel::joinable!(scim_tokens -> licenses (license_id));
 diesel::joinable!(license_admin_keys -> licenses (license_id));
@@ -258,6 +294,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     scim_requests,
     seat_history,
+    license_policies,
+    seat_reservations,
+    seat_expansions,
 );
 
 diesel::table! {
