@@ -1,5 +1,5 @@
 //! Every change an operator or a license admin can make, in one place: licenses, licensed
-//! groups, reprocess, tokens, admin keys, webhook endpoints and setup links. The JSON API, the
+//! groups, licensing policies and the true-up, reprocess, tokens, admin keys, webhook endpoints and setup links. The JSON API, the
 //! admin pages and the CLI call these. Each runs in the caller's write transaction, records its
 //! audit entry (and any change-feed event) there, and returns the licensing change it causes
 //! ([`Change::default`] for none), which the API records with it
@@ -13,10 +13,13 @@ use seatflow_store::admin_keys::{self, IssuedAdminKey};
 use seatflow_store::audit::{self, Actor, Entry};
 use seatflow_store::db::{self, DbConn};
 use seatflow_store::licenses::{self, License, LicenseUpdate};
+use seatflow_store::policies::{self, Policy, PolicyUpdate};
 use seatflow_store::setup_links::{self, IssuedSetupLink, SetupLink, Unusable};
 use seatflow_store::tokens::{self, IssuedToken};
-use seatflow_store::{Result, licensed_groups, time};
+use seatflow_store::{Result, licensed_groups, seats, time};
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// Creates a license and its first Secret Token.
 pub fn create_license(
@@ -106,6 +109,99 @@ pub fn preview_licensed_groups(
         licensed_groups::set(c, license_id, group_ids)?;
         seatflow_licensing::preview(c, license_id)
     })
+}
+
+/// Changes a license's licensing policies (all of the change or, when any part is invalid,
+/// none of it); the whole license is reconciled under them.
+pub fn change_policy(
+    conn: &mut DbConn,
+    license_id: &str,
+    change: &PolicyUpdate,
+    request_id: Option<&str>,
+) -> Result<(Policy, Change)> {
+    let policy = policies::update(conn, license_id, change)?;
+    let detail = serde_json::to_value(change).unwrap_or_default();
+    record(conn, license_id, "policy_changed", detail, request_id)?;
+    Ok((policy, Change::full()))
+}
+
+/// What a policy change would do, from the real seat engine in a rolled-back transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyPreview {
+    pub impact: Impact,
+    pub seats_before: i64,
+    pub seats_after: i64,
+    /// Waiting users whose place in the queue the change moves.
+    pub queue_moved: usize,
+    /// The first in line after the change (userNames).
+    pub next_in_line: Vec<String>,
+}
+
+const NEXT_IN_LINE: usize = 10;
+
+/// The policies [`change_policy`] would leave, and what the seat engine would make of them now.
+pub fn preview_policy(
+    conn: &mut DbConn,
+    license_id: &str,
+    change: &PolicyUpdate,
+) -> Result<(Policy, PolicyPreview)> {
+    db::dry_run(conn, |c| {
+        let seats_before = licenses::get(c, license_id)?.seats;
+        let before = waiting_line(c, license_id)?;
+        let policy = policies::update(c, license_id, change)?;
+        let impact = seatflow_licensing::preview(c, license_id)?;
+        let after = waiting_line(c, license_id)?;
+        let position: HashMap<&str, usize> = before
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (row.user_id.as_str(), i))
+            .collect();
+        let queue_moved = after
+            .iter()
+            .enumerate()
+            .filter(|(i, row)| {
+                position
+                    .get(row.user_id.as_str())
+                    .is_some_and(|was| was != i)
+            })
+            .count();
+        let preview = PolicyPreview {
+            impact,
+            seats_before,
+            seats_after: licenses::get(c, license_id)?.seats,
+            queue_moved,
+            next_in_line: after
+                .into_iter()
+                .take(NEXT_IN_LINE)
+                .map(|row| row.user_name)
+                .collect(),
+        };
+        Ok((policy, preview))
+    })
+}
+
+/// The whole waiting line, in order.
+fn waiting_line(conn: &mut DbConn, license_id: &str) -> Result<Vec<seats::SeatView>> {
+    let query = seats::SeatQuery {
+        status: Some(seats::BLOCKED.to_owned()),
+        limit: i64::MAX,
+        ..seats::SeatQuery::default()
+    };
+    seats::list(conn, license_id, &query)
+}
+
+/// Marks the seats the `expand` policy added as billed; how many expansions that settled.
+pub fn settle_true_up(
+    conn: &mut DbConn,
+    license_id: &str,
+    request_id: Option<&str>,
+) -> Result<usize> {
+    licenses::get(conn, license_id)?;
+    let pending = policies::true_up(conn, license_id)?;
+    let settled = policies::settle_true_up(conn, license_id)?;
+    let detail = json!({ "expansions": settled, "seats": pending.pending_seats });
+    record(conn, license_id, "true_up_settled", detail, request_id)?;
+    Ok(settled)
 }
 
 /// The admin's "reprocess": the whole license reconciled now, promoting waiting users even

@@ -4,12 +4,13 @@ use axum::Router;
 use axum::routing::{delete, get, post};
 
 use crate::admin::{
-    admin_keys, dead_letters, events, health, licenses, licensing, requests, seat_history,
-    setup_links, webhooks,
+    admin_keys, dead_letters, events, health, licenses, licensing, policies, requests,
+    seat_history, setup_links, webhooks,
 };
 use crate::admin_ui::{
-    self, audit, events as event_pages, groups as group_pages, overview, provisioning,
-    requests as request_pages, seats as seat_pages, setup, sign_in, webhooks as webhook_pages,
+    self, audit, events as event_pages, groups as group_pages, overview, policies as policy_pages,
+    provisioning, requests as request_pages, seats as seat_pages, setup, sign_in,
+    webhooks as webhook_pages,
 };
 use crate::http::error::ApiError;
 use crate::http::{self, limits, request_id, telemetry};
@@ -45,6 +46,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/licenses/{license_id}/licensed-groups",
             get(licensing::licensed_groups).put(licensing::set_licensed_groups),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/policy",
+            get(policies::get_policy).patch(policies::patch_policy),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/true-up",
+            get(policies::true_up),
+        )
+        .route(
+            "/api/v1/licenses/{license_id}/true-up/settle",
+            post(policies::settle_true_up),
         )
         .route("/api/v1/licenses/{license_id}/seats", get(licensing::seats))
         .route(
@@ -239,6 +252,18 @@ fn admin_pages() -> Router<AppState> {
         .route(
             "/admin/licenses/{license_id}/seats.csv",
             get(seat_pages::seats_csv),
+        )
+        .route(
+            "/admin/licenses/{license_id}/policies",
+            get(policy_pages::policies).post(policy_pages::policies_apply),
+        )
+        .route(
+            "/admin/licenses/{license_id}/policies/preview",
+            post(policy_pages::policies_preview),
+        )
+        .route(
+            "/admin/licenses/{license_id}/policies/settle",
+            post(policy_pages::true_up_settle),
         )
         .route("/admin/licenses/{license_id}/audit", get(audit::audit))
         .route(

@@ -1,5 +1,5 @@
 //! The admin API under `/api/v1`, for the operator (and the product's entitlement check):
-//! licenses and their tokens, license admin keys and setup links, licensing, the SCIM request log, the
+//! licenses and their tokens, license admin keys and setup links, licensing and its policies, the SCIM request log, the
 //! Events API, webhooks, dead letters, health.
 
 pub mod admin_keys;
@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod licenses;
 pub mod licensing;
+pub mod policies;
 pub mod requests;
 pub mod seat_history;
 pub mod setup_links;

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use seatflow_store::db::DbConn;
 use seatflow_store::seat_history::{self, Bucket, Interval, Peak, Window};
 use seatflow_store::{Error, ScimType, licenses, seats, time};
 use serde::{Deserialize, Serialize};
@@ -220,12 +221,15 @@ pub async fn peak(
 pub struct Totals {
     pub seats: i64,
     pub used: i64,
-    /// Seats nobody holds (0 when seats were lowered below the seats used).
+    /// Seats nobody holds and no reservation holds back (0 when seats were lowered below the
+    /// seats used).
     pub available: i64,
     /// Users waiting for a seat.
     pub blocked: i64,
-    /// Seats kept for users in a grace period: there is no grace period yet, so always 0.
+    /// Seats held by users in their release grace period (counted in `used`).
     pub in_grace: i64,
+    /// Seats held back for reservations not filled yet.
+    pub reserved: i64,
 }
 
 /// `GET …/seats/totals`.
@@ -236,17 +240,22 @@ pub async fn totals(
 ) -> ApiResult<Json<Totals>> {
     let totals = state
         .db
-        .read(move |c| {
-            let seats = licenses::get(c, &license_id)?.seats;
-            let used = seats::assigned_count(c, &license_id)?;
-            Ok(Totals {
-                seats,
-                used,
-                available: (seats - used).max(0),
-                blocked: seats::waiting_count(c, &license_id)?,
-                in_grace: 0,
-            })
-        })
+        .read(move |c| current_totals(c, &license_id))
         .await?;
     Ok(Json(totals))
+}
+
+/// The totals now (the API's and the admin pages' overview).
+pub fn current_totals(conn: &mut DbConn, license_id: &str) -> seatflow_store::Result<Totals> {
+    let seats = licenses::get(conn, license_id)?.seats;
+    let used = seats::assigned_count(conn, license_id)?;
+    let reserved = seatflow_licensing::reserved_held(conn, license_id)?;
+    Ok(Totals {
+        seats,
+        used,
+        available: (seats - used - reserved).max(0),
+        blocked: seats::waiting_count(conn, license_id)?,
+        in_grace: seats::in_grace_count(conn, license_id)?,
+        reserved,
+    })
 }

@@ -1,11 +1,13 @@
 //! The tasks an API process runs beside its HTTP server: the event pipeline's half that lives
 //! here (the relay to RabbitMQ, or in the embedded default the licensing consumer itself), the
 //! periodic safety-net reconcile, the token cache's epoch watcher, the SCIM request log's
-//! writer, the error-rate warning, the change feed's sequencer, the seat history's pruning and,
+//! writer, the error-rate warning, the change feed's sequencer, the end of release grace
+//! periods, the seat history's pruning and,
 //! in the embedded default, webhook delivery. (The dashboard's sampler is the dashboard's.)
 
 mod error_rate;
 mod feed;
+mod grace;
 mod request_log;
 mod seat_history;
 
@@ -26,7 +28,7 @@ pub struct Tasks {
     token_cache: JoinHandle<()>,
     request_log: JoinHandle<()>,
     /// The tasks with nothing to finish on stop, aborted then: the safety net, the error-rate
-    /// warning, the feed's sequencer, the seat history's pruning (when a retention is set) and,
+    /// warning, the feed's sequencer, the grace sweep, the seat history's pruning (when a retention is set) and,
     /// in the embedded default, webhook delivery (`seatflow-worker` runs it otherwise; an event
     /// whose delivery is cut short is sent again: at least once).
     periodic: Vec<JoinHandle<()>>,
@@ -79,6 +81,7 @@ impl Tasks {
         let mut periodic = vec![
             tokio::spawn(error_rate::run(state.clone(), stopped.clone())),
             tokio::spawn(feed::run(state.clone(), stopped.clone())),
+            tokio::spawn(grace::run(state.clone(), stopped.clone())),
         ];
         periodic.extend([safety_net, seat_history, webhooks].into_iter().flatten());
         Tasks {
