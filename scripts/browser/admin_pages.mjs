@@ -45,6 +45,24 @@ async function scim(token, method, path, body) {
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
+// The provider's SCIM changes the policy steps make: a user, and a group's members.
+async function scimUser(token, userName) {
+  const r = await scim(token, "POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName, active: true });
+  assert(r.status === 201, `create ${userName}: ${r.status}`);
+  return r.body.id;
+}
+async function groupId(token, displayName) {
+  const r = await scim(token, "GET", `/Groups?filter=${encodeURIComponent(`displayName eq "${displayName}"`)}`);
+  assert(r.status === 200 && r.body.totalResults === 1, `find ${displayName}: ${r.status}`);
+  return r.body.Resources[0].id;
+}
+async function patchMembers(token, group, operation) {
+  const r = await scim(token, "PATCH", `/Groups/${group}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [operation] });
+  assert(r.status === 200 || r.status === 204, `members ${operation.op}: ${r.status}`);
+}
+const addMembers = (token, group, ids) => patchMembers(token, group, { op: "add", path: "members", value: ids.map(value => ({ value })) });
+const removeMember = (token, group, id) => patchMembers(token, group, { op: "remove", path: `members[value eq "${id}"]` });
+
 // The operator's admin API (SEATFLOW_ADMIN_TOKEN, exported by scripts/browser.sh).
 async function operator(method, path, body) {
   const r = await fetch(`${base}/api/v1${path}`, {
@@ -359,6 +377,136 @@ try {
     } finally {
       receiver.close();
     }
+  });
+
+  // Licensing policies. Contoso has 3 seats (user2-4 hold them, user5 waits) and Sales licensed.
+  const policiesUrl = `${base}/admin/licenses/${licenseId}/policies`;
+  const applyPolicies = async () => {
+    await page.click("#apply");
+    await page.waitForURL("**/policies?notice=saved");
+    await page.locator("#policy-notice").waitFor();
+  };
+  // The waiting line on the seats tab: each row's cells (userName, status, priority, position…).
+  const waitingLine = async () => {
+    await page.goto(`${base}/admin/licenses/${licenseId}/seats?status=blocked`);
+    return page.locator("#seats tbody tr").evaluateAll(trs => trs.map(tr => [...tr.cells].map(td => td.textContent.trim())));
+  };
+  let sales;
+  await step("policies tab: group priorities reorder the waiting line in the preview, then apply", async () => {
+    sales = await groupId(token, "Sales");
+    const engineers = [await scimUser(token, "eng1@contoso.example"), await scimUser(token, "eng2@contoso.example")];
+    await addMembers(token, await groupId(token, "Engineering"), engineers);
+    await page.goto(`${base}/admin/licenses/${licenseId}/groups`);
+    await page.click("button[aria-label='Select Engineering…']");
+    assert(await page.locator("#impact-summary").textContent() === "assigns 0, blocks 2, releases 0", "both engineers wait");
+    await page.click("#confirm");
+    await page.waitForURL("**?notice=groups");
+    await waitFor(async () => (await waitingLine()).length === 3, "user5 and the engineers waiting");
+
+    await page.click("nav.tabs >> text=Policies");
+    await page.fill("input[aria-label='Priority of Engineering']", "10");
+    await page.fill("input[aria-label='Priority of Sales']", "5");
+    await page.click("#preview");
+    await page.locator("#policy-preview").waitFor();
+    const next = await page.locator("#next-in-line li").allTextContents();
+    assert(next.length === 3 && next[0].startsWith("eng") && next[1].startsWith("eng") && next[2] === "user5@contoso.example",
+      `next in line: ${next}`);
+    const moved = await page.locator("#preview-moved").textContent();
+    assert(moved.startsWith("3 waiting user(s) change place"), `moved: ${moved}`);
+    assert(await page.locator("#preview-summary").textContent() === "assigns 0, blocks 0, releases 0, 0 in grace", "nobody gains or loses a seat");
+    assert(await page.inputValue("input[aria-label='Priority of Engineering']") === "10", "the preview keeps what was typed");
+    await shot("21-policies-preview");
+    await applyPolicies();
+    assert(await page.inputValue("input[aria-label='Priority of Sales']") === "5", "saved");
+    await waitFor(async () => (await waitingLine())[0]?.[0].startsWith("eng"), "an engineer first in line");
+    const line = await waitingLine();
+    assert(line.map(cells => `${cells[2]}:${cells[3]}`).join(" ") === "10:1 10:2 5:3", `priorities and positions: ${line}`);
+    await shot("22-seats-priority");
+  });
+
+  await step("policies tab: what the store refuses, or a bad line, shows on the page; nothing is saved", async () => {
+    await page.goto(policiesUrl);
+    await page.check("#overflow-expand");
+    await page.fill("#expand-cap", "2");
+    const [refused] = await Promise.all([page.waitForResponse("**/policies/preview"), page.click("#preview")]);
+    assert(refused.status() === 400, `refused with ${refused.status()}`);
+    const error = await page.locator("#policy-error").textContent();
+    assert(error.includes("expand_cap (2) must be at least the license's seats (3)"), `error: ${error}`);
+    assert(await page.isChecked("#overflow-expand"), "the form keeps what was typed");
+    await shot("23-policies-refused");
+    await page.fill("#expand-cap", "");
+    await page.check("#overflow-block");
+    await page.fill("#reserved-groups", "Engineering");
+    await page.click("#apply");
+    assert((await page.locator("#policy-error").textContent()).includes("group name or id: seats"), "a line without seats");
+    await page.fill("#reserved-users", "user5@contoso.example");
+    await page.fill("#reserved-groups", "Engineering: 1");
+    await page.click("#preview");
+    await page.locator("#policy-preview").waitFor();
+    assert(await page.inputValue("#reserved-groups") === "Engineering: 1", "the reservation is kept for apply");
+    await page.click("text=Discard changes");
+    assert(await page.inputValue("#reserved-users") === "" && await page.isChecked("#overflow-block"), "nothing was saved");
+  });
+
+  await step("overflow expand with a cap: seats grow as users overflow, the pending true-up is settled", async () => {
+    await page.check("#overflow-expand");
+    await page.fill("#expand-cap", "8");
+    await page.click("#preview");
+    assert((await page.locator("#preview-seats").textContent()).startsWith("Seats: 3 → 6"), "the three waiting users get seats");
+    await applyPolicies();
+    await waitFor(async () => { await reload(page); return (await page.locator("#pending-seats").count()) === 1; }, "the first expansion");
+    assert(await page.locator("#pending-seats").textContent() === "3", "3 seats pending");
+    await addMembers(token, sales, [await scimUser(token, "user6@contoso.example")]);
+    await waitFor(async () => { await reload(page); return (await page.locator("#expansions tbody tr").count()) === 2; }, "the second expansion");
+    assert(await page.locator("#pending-seats").textContent() === "4", "4 seats pending");
+    const rows = await page.locator("#expansions tbody tr").allTextContents();
+    assert(rows[0].includes("3 → 6") && rows[1].includes("6 → 7"), `expansions: ${rows}`);
+    await shot("24-policies-true-up");
+    await page.click("nav.tabs >> text=Overview");
+    assert(await page.locator("#seats-used").textContent() === "7" && await page.locator("#blocked-count").textContent() === "0", "everyone holds a seat");
+    await page.click("nav.tabs >> text=Policies");
+    // The confirmation is accepted by the dialog handler the webhooks step installed.
+    await page.click("#settle");
+    await page.waitForURL("**/policies?notice=settled");
+    await page.locator("#no-true-up").waitFor();
+  });
+
+  await step("overflow notify: the license pages show a banner while users wait", async () => {
+    await page.check("#overflow-notify");
+    await applyPolicies();
+    await page.click("nav.tabs >> text=Overview");
+    assert(await page.locator("#overflow-banner").count() === 0, "nobody waits yet");
+    await addMembers(token, sales, [await scimUser(token, "user7@contoso.example")]);
+    const banner = page.locator("#overflow-banner");
+    await waitFor(async () => { await reload(page); return (await banner.count()) === 1; }, "the overflow banner");
+    const text = await banner.textContent();
+    assert(text.includes("Seats are full: 1 user is waiting") && text.includes("Overflow policy: notify."), `banner: ${text}`);
+    await shot("25-overview-overflow-banner");
+    await page.click("nav.tabs >> text=Audit");
+    assert(await banner.count() === 1, "on the other tabs too");
+    await page.click("#overflow-banner >> text=See who waits");
+    const waiting = await page.locator("#seats tbody tr").allTextContents();
+    assert(waiting.length === 1 && waiting[0].includes("user7@contoso.example"), `waiting: ${waiting}`);
+  });
+
+  await step("grace period: a user removed from the licensed group keeps the seat, shown in grace", async () => {
+    await page.goto(policiesUrl);
+    await page.fill("#grace-minutes", "60");
+    await applyPolicies();
+    const users = await scim(token, "GET", `/Users?filter=${encodeURIComponent('userName eq "user2@contoso.example"')}`);
+    await removeMember(token, sales, users.body.Resources[0].id);
+    const row = page.locator("#seats tbody tr", { hasText: "user2@contoso.example" });
+    await waitFor(async () => {
+      await page.goto(`${base}/admin/licenses/${licenseId}/seats?status=assigned`);
+      return (await row.getAttribute("data-grace")) === "true";
+    }, "user2's seat in grace");
+    const text = await row.textContent();
+    assert(/assigned — in grace until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(text), `row: ${text}`);
+    await shot("26-seats-in-grace");
+    await page.click("nav.tabs >> text=Overview");
+    assert(await page.locator("#in-grace-count").textContent() === "1", "the overview counts it");
+    assert(await page.locator("#assigned-count").textContent() === "7", "the seat is still used");
+    assert(await page.locator("#overflow-banner").count() === 1, "user7 still waits");
   });
 
   // The customer's IT admin, with no account or key: a browser of their own.

@@ -51,7 +51,8 @@ pub async fn audit(
             Ok((rows, users::user_names(c, &id, &ids)?))
         })
         .await?;
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Audit,
         "Audit",
@@ -88,5 +89,6 @@ pub async fn audit(
                 }
             }
         },
-    ))
+    )
+    .await
 }

@@ -75,7 +75,8 @@ pub async fn events(
         .await?;
     let base = format!("/admin/licenses/{}/events", license.id);
     let requests = format!("/admin/licenses/{}/requests", license.id);
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Events,
         "Events",
@@ -126,5 +127,6 @@ pub async fn events(
                 }
             }
         },
-    ))
+    )
+    .await
 }

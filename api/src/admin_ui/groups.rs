@@ -40,7 +40,8 @@ pub async fn groups(
         .read(move |c| groups::synced(c, &id, Some(&t), 0, PAGE_ROWS))
         .await?;
     let csrf = session.csrf(&state);
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Groups,
         "Licensed groups",
@@ -81,7 +82,8 @@ pub async fn groups(
                 }
             }
         },
-    ))
+    )
+    .await
 }
 
 pub async fn groups_preview(
@@ -129,7 +131,8 @@ pub async fn groups_preview(
     .await?;
     let impact = &outcome.impact;
     let csrf = session.csrf(&state);
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Groups,
         "Confirm licensed groups",
@@ -155,7 +158,8 @@ pub async fn groups_preview(
             " "
             a.button href={ "/admin/licenses/" (license.id) "/groups" } { "Cancel" }
         },
-    ))
+    )
+    .await
 }
 
 pub async fn groups_confirm(

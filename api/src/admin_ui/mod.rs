@@ -1,7 +1,8 @@
 //! The license admin's web pages under `/admin`: sign-in (per-license admin key, setup link or
 //! operator token), the license overview with a live setup checklist, automatic provisioning (Tenant URL,
-//! tokens), licensed-group selection with a dry-run impact, seats, the audit timeline, the SCIM
-//! request log, the change feed's events and the license's webhooks.
+//! tokens), licensed-group selection with a dry-run impact, seats, the licensing policies with
+//! their preview and the true-up, the audit timeline, the SCIM request log, the change feed's
+//! events and the license's webhooks.
 //! Server-rendered with maud; the stylesheet and the little JavaScript are embedded.
 //!
 //! One module per tab. Every read goes through the same store functions as the admin API, and
@@ -13,6 +14,7 @@ pub mod events;
 mod form;
 pub mod groups;
 pub mod overview;
+pub mod policies;
 pub mod provisioning;
 pub mod requests;
 pub mod seats;

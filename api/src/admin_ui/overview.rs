@@ -1,4 +1,5 @@
-//! The license overview: seats, waiting users, licensed groups and the live setup checklist.
+//! The license overview: seats (held, in grace, waiting, reserved), licensed groups and the live
+//! setup checklist.
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -10,6 +11,7 @@ use seatflow_store::licenses::License;
 use seatflow_store::seats::{self};
 use serde::Deserialize;
 
+use crate::admin::seat_history;
 use crate::admin_ui::checklist::{self, SetupState};
 use crate::admin_ui::session::{Session, SignIn};
 use crate::admin_ui::view::{PageError, PageResult, Tab};
@@ -36,7 +38,10 @@ pub(crate) async fn setup_state(state: &AppState, license: License) -> PageResul
     })
 }
 
-async fn licensed_group_rows(state: &AppState, license_id: &str) -> PageResult<Vec<SyncedGroup>> {
+pub(crate) async fn licensed_group_rows(
+    state: &AppState,
+    license_id: &str,
+) -> PageResult<Vec<SyncedGroup>> {
     let id = license_id.to_owned();
     let all = state
         .db
@@ -59,14 +64,18 @@ pub async fn overview(
     let license = license_for(&state, &session, &license_id).await?;
     let licensed = licensed_group_rows(&state, &license_id).await?;
     let setup = setup_state(&state, license.clone()).await?;
-    let c = &setup.counts;
-    let pct = if license.seats > 0 {
-        (c.assigned * 100 / license.seats).min(100)
+    let id = license_id.clone();
+    let totals = state
+        .db
+        .read(move |c| seat_history::current_totals(c, &id))
+        .await?;
+    let pct = if totals.seats > 0 {
+        (totals.used * 100 / totals.seats).min(100)
     } else {
         100
     };
-    let available = (license.seats - c.assigned).max(0);
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Overview,
         &license.name,
@@ -85,14 +94,16 @@ pub async fn overview(
             }
             section aria-labelledby="seats-h" {
                 h2 #seats-h { "Seats" }
-                div.bar role="progressbar" aria-label="Seats used" aria-valuemin="0" aria-valuemax=(license.seats) aria-valuenow=(c.assigned) {
+                div.bar role="progressbar" aria-label="Seats used" aria-valuemin="0" aria-valuemax=(totals.seats) aria-valuenow=(totals.used) {
                     div.fill style={ "width:" (pct) "%" } {}
                 }
-                p.big { strong #seats-used { (c.assigned) } " of " (license.seats) " seats used" }
+                p.big { strong #seats-used { (totals.used) } " of " (totals.seats) " seats used" }
                 dl.stats {
-                    div { dt { "Assigned" } dd #assigned-count { (c.assigned) } }
-                    div { dt { "Waiting (blocked)" } dd #blocked-count { a href={ "/admin/licenses/" (license.id) "/seats?status=blocked" } { (c.blocked) } } }
-                    div { dt { "Available" } dd { (available) } }
+                    div { dt { "Assigned" } dd #assigned-count { (totals.used) } }
+                    div { dt { "In grace" } dd #in-grace-count { (totals.in_grace) } }
+                    div { dt { "Waiting (blocked)" } dd #blocked-count { a href={ "/admin/licenses/" (license.id) "/seats?status=blocked" } { (totals.blocked) } } }
+                    div { dt { "Reserved" } dd #reserved-count { a href={ "/admin/licenses/" (license.id) "/policies" } { (totals.reserved) } } }
+                    div { dt { "Available" } dd #available-count { (totals.available) } }
                     div { dt { "Provisioning" } dd { @if license.provisioning_enabled { "enabled" } @else { "disabled" } } }
                 }
             }
@@ -109,7 +120,8 @@ pub async fn overview(
             }
             (checklist::section(&setup))
         },
-    ))
+    )
+    .await
 }
 
 pub async fn checklist_fragment(

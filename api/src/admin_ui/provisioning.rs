@@ -48,7 +48,8 @@ async fn provisioning_page(
             }
         }
     };
-    Ok(license_page(
+    license_page(
+        state,
         &license,
         Tab::Provisioning,
         "Automatic provisioning",
@@ -114,7 +115,8 @@ async fn provisioning_page(
                 (action("enable", "Enable provisioning", "primary", None))
             }
         },
-    ))
+    )
+    .await
 }
 
 /// Where the Tenant URL and the Secret Token go in Microsoft Entra ID and in Okta.

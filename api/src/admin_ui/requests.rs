@@ -38,7 +38,8 @@ pub async fn requests(
         ("request_id", request_id.as_str()),
     ];
     let filtered = filters.iter().any(|(_, v)| !v.is_empty());
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Requests,
         "Requests",
@@ -77,7 +78,8 @@ pub async fn requests(
                 p { a #older href=(link_with(&base, &[filters.as_slice(), &[("before", before.to_string().as_str())]].concat())) { "Older requests →" } }
             }
         },
-    ))
+    )
+    .await
 }
 
 fn row(license_id: &str, r: &LoggedRequest) -> Markup {

@@ -1,4 +1,5 @@
-//! Seats: who holds one, who waits (with reason and queue position), and the CSV export.
+//! Seats: who holds one, who waits (with reason, priority and queue position), who keeps a
+//! seat or place in their release grace period, and the CSV export.
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -39,6 +40,7 @@ fn reason_text(reason: &str) -> &str {
         seats::NO_SEATS_AVAILABLE => "no seats available",
         seats::AWAITING_ADMIN => "a seat is free; waiting for a reprocess",
         seats::NOT_ENTITLED => "not entitled",
+        seats::IN_GRACE => "no longer entitled; kept for the grace period",
         other => other,
     }
 }
@@ -63,7 +65,8 @@ pub async fn seats(
             .append_pair("status", &status)
             .finish()
     );
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Seats,
         "Seats",
@@ -86,12 +89,18 @@ pub async fn seats(
                 p.muted { "No seats match." }
             } @else {
                 table #seats {
-                    thead { tr { th scope="col" { "userName" } th scope="col" { "Status" } th scope="col" { "Queue position" } th scope="col" { "Reason" } th scope="col" { "Since" } th scope="col" { span.visually-hidden { "History" } } } }
+                    thead { tr { th scope="col" { "userName" } th scope="col" { "Status" } th scope="col" { "Priority" } th scope="col" { "Queue position" } th scope="col" { "Reason" } th scope="col" { "Since" } th scope="col" { span.visually-hidden { "History" } } } }
                     tbody {
                         @for s in &rows {
-                            tr {
+                            tr data-grace=[s.grace_until.is_some().then_some("true")] {
                                 td { (s.user_name) }
-                                td { span class={ "pill " (s.status) } { (s.status) } }
+                                td {
+                                    span class={ "pill " (s.status) } { (s.status) }
+                                    @if let Some(until) = &s.grace_until {
+                                        " — " span.grace { "in grace until " time datetime=(until) { (when(until)) } }
+                                    }
+                                }
+                                td { (s.priority) }
                                 td { @if let Some(p) = s.queue_position { (p) } }
                                 td { @if let Some(r) = &s.reason { (reason_text(r)) } }
                                 td { (when(&s.since)) }
@@ -103,7 +112,8 @@ pub async fn seats(
                 @if rows.len() as i64 == PAGE_ROWS { p.muted { "Showing the first " (PAGE_ROWS) "; narrow the search or export the CSV for all." } }
             }
         },
-    ))
+    )
+    .await
 }
 
 pub async fn seats_csv(

@@ -2,10 +2,11 @@
 
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
-use seatflow_store::Error;
+use seatflow_store::licenses::License;
+use seatflow_store::{Error, policies, seats};
 
 use crate::http::error::{ApiError, with_answer_headers};
-use seatflow_store::licenses::License;
+use crate::state::AppState;
 
 /// Which tab of a license is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,17 +15,19 @@ pub enum Tab {
     Provisioning,
     Groups,
     Seats,
+    Policies,
     Audit,
     Requests,
     Events,
     Webhooks,
 }
 
-const TABS: [(Tab, &str, &str); 8] = [
+const TABS: [(Tab, &str, &str); 9] = [
     (Tab::Overview, "", "Overview"),
     (Tab::Provisioning, "/provisioning", "Automatic provisioning"),
     (Tab::Groups, "/groups", "Licensed groups"),
     (Tab::Seats, "/seats", "Seats"),
+    (Tab::Policies, "/policies", "Policies"),
     (Tab::Audit, "/audit", "Audit"),
     (Tab::Requests, "/requests", "Requests"),
     (Tab::Events, "/events", "Events"),
@@ -115,9 +118,37 @@ pub fn when_opt(ts: Option<&str>) -> Markup {
 /// Most rows a page lists (the CSV export has them all).
 pub const PAGE_ROWS: i64 = 500;
 
-/// A page of one license, with its tabs.
-pub fn license_page(license: &License, tab: Tab, title: &str, content: Markup) -> Html<String> {
-    page(title, Some((license, tab)), true, content)
+/// A page of one license, with its tabs and, while the license overflows under the `notify`
+/// policy, the banner saying so (whichever tab the admin is on).
+pub async fn license_page(
+    state: &AppState,
+    license: &License,
+    tab: Tab,
+    title: &str,
+    content: Markup,
+) -> PageResult<Html<String>> {
+    let id = license.id.clone();
+    let overflowing = state
+        .db
+        .read(move |c| match policies::notify_banner(c, &id)? {
+            // Counted as the seat engine counts an overflow: waiting and not in grace.
+            Some(since) => Ok(Some((since, seats::promotable_count(c, &id)?))),
+            None => Ok(None),
+        })
+        .await?;
+    let content = html! {
+        @if let Some((since, waiting)) = overflowing {
+            p.warning #overflow-banner role="alert" {
+                strong { "Seats are full: " (waiting) @if waiting == 1 { " user is" } @else { " users are" } " waiting" }
+                " (since " time datetime=(since) { (when(&since)) } "). Overflow policy: notify. "
+                a href={ "/admin/licenses/" (license.id) "/seats?status=blocked" } { "See who waits" }
+                " or "
+                a href={ "/admin/licenses/" (license.id) "/policies" } { "change the policy" } "."
+            }
+        }
+        (content)
+    };
+    Ok(page(title, Some((license, tab)), true, content))
 }
 
 /// An error shown as a page: the same answer as the API's (`http::error`), rendered as HTML.

@@ -103,6 +103,7 @@ pub async fn webhooks(
         }
     };
     let body = license_page(
+        &state,
         &license,
         Tab::Webhooks,
         "Webhooks",
@@ -165,7 +166,8 @@ pub async fn webhooks(
                 button.primary type="submit" { "Add webhook" }
             }
         },
-    );
+    )
+    .await?;
     Ok((
         [
             (
@@ -309,7 +311,8 @@ pub async fn deliveries(
         .await?;
     let csrf = session.csrf(&state);
     let action = format!("/admin/licenses/{}/webhooks", license.id);
-    Ok(license_page(
+    license_page(
+        &state,
         &license,
         Tab::Webhooks,
         "Delivery log",
@@ -354,7 +357,8 @@ pub async fn deliveries(
             }
             p.small.muted { "Created " (when(&endpoint.created_at)) "; next attempt " (when_opt(Some(&endpoint.next_attempt_at))) "." }
         },
-    ))
+    )
+    .await
 }
 
 fn answer(status_code: Option<i32>) -> Markup {
