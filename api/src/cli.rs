@@ -1,22 +1,26 @@
 //! The `seatflow-api` command line: run the server (the default), apply migrations, and the
-//! operator's license and token commands and the seat history. Commands print JSON so scripts
-//! can use them.
+//! operator's license and token commands, the seat history, licensing policies and the
+//! true-up. Commands print JSON so scripts can use them.
 
 use std::io::Write;
 
 use clap::{Parser, Subcommand};
 use seatflow_runtime::cli::CliError;
-use seatflow_store::db::{Backend, Db, write_transaction};
+use seatflow_store::db::{Backend, Db, DbConn, write_transaction};
+use seatflow_store::policies::{self, GroupReservation, Overflow, PolicyUpdate};
 use seatflow_store::{admin_keys, migrations};
 use tokio::net::TcpListener;
 
 use crate::admin::admin_keys::CreatedAdminKey;
 use crate::admin::licenses::CreatedLicense;
+use crate::admin::policies::{Settled, change_policy, settle};
 use crate::admin::seat_history::{Selection, history_csv, holders};
 use crate::admin::setup_links::{CreatedSetupLink, listed};
 use crate::commands;
 use crate::config::Config;
+use crate::http::request_id::RequestId;
 use crate::server::Server;
+use crate::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +68,124 @@ pub enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// A license's licensing policies: group priority, reserved seats, overflow, release grace.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The seats the `expand` overflow policy added that are not billed yet.
+    TrueUp {
+        #[command(subcommand)]
+        command: TrueUpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The license's policies, as `GET /api/v1/licenses/{id}/policy` answers them.
+    Show(OnLicense),
+    /// Change the policies (what is not given stays as it is) and print them with the preview
+    /// of what the change does, as `PATCH /api/v1/licenses/{id}/policy` answers. Without
+    /// --dry-run the change is saved and audited, and the license is reconciled under it.
+    Set {
+        #[command(flatten)]
+        on: OnLicense,
+        #[command(flatten)]
+        change: PolicyChange,
+        /// Only preview the change: nothing is saved.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The options of `policy set`: the fields of the API's PATCH body.
+#[derive(Debug, clap::Args)]
+pub struct PolicyChange {
+    /// What an entitled user gets when every seat is taken: block (wait), notify (wait, and
+    /// the license is reported overflowing) or expand (seats raised up to --expand-cap).
+    #[arg(long, value_parser = overflow)]
+    pub overflow: Option<Overflow>,
+    /// The most seats `expand` may raise the license to.
+    #[arg(long, allow_negative_numbers = true)]
+    pub expand_cap: Option<i64>,
+    /// Minutes a user who lost entitlement keeps their seat or place (0 to 10080).
+    #[arg(long, allow_negative_numbers = true)]
+    pub grace_minutes: Option<i32>,
+    /// A licensed group's priority, GROUP_ID=N (-1000 to 1000, higher is served first);
+    /// repeat it for more groups. The groups not given keep theirs.
+    #[arg(long = "priority", value_name = "GROUP_ID=N", value_parser = group_priority)]
+    pub priorities: Vec<(String, i32)>,
+    /// A user (userName or id) to hold a seat for; repeat it for more. Replaces the reserved
+    /// users.
+    #[arg(long = "reserve-user", value_name = "NAME_OR_ID")]
+    pub reserve_users: Vec<String>,
+    /// A group (displayName or id) and the seats to hold for its members; repeat it for more.
+    /// Replaces the reserved groups.
+    #[arg(
+        long = "reserve-group",
+        value_name = "NAME_OR_ID=SEATS",
+        value_parser = group_reservation
+    )]
+    pub reserve_groups: Vec<GroupReservation>,
+    /// Replace both reservation lists with what --reserve-user and --reserve-group give:
+    /// alone, it removes every reservation.
+    #[arg(long)]
+    pub clear_reservations: bool,
+}
+
+impl PolicyChange {
+    fn update(self) -> PolicyUpdate {
+        let clear = self.clear_reservations;
+        PolicyUpdate {
+            overflow: self.overflow,
+            expand_cap: self.expand_cap,
+            grace_minutes: self.grace_minutes,
+            group_priorities: (!self.priorities.is_empty())
+                .then(|| self.priorities.into_iter().collect()),
+            reserved_users: replacing(self.reserve_users, clear),
+            reserved_groups: replacing(self.reserve_groups, clear),
+        }
+    }
+}
+
+/// A reservation list given on the command line: it replaces the stored one when any entry is
+/// given or the reservations are cleared, else it leaves it as it is.
+fn replacing<T>(given: Vec<T>, clear: bool) -> Option<Vec<T>> {
+    (clear || !given.is_empty()).then_some(given)
+}
+
+fn overflow(value: &str) -> Result<Overflow, String> {
+    serde_json::from_value(serde_json::Value::from(value))
+        .map_err(|_| "expected block, notify or expand".to_owned())
+}
+
+/// `KEY=VALUE`, split at the last `=` (a group's displayName may hold one).
+fn key_value<T: std::str::FromStr>(given: &str) -> Result<(String, T), String> {
+    let (key, value) = given
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected NAME=NUMBER, got '{given}'"))?;
+    let value = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a whole number"))?;
+    Ok((key.to_owned(), value))
+}
+
+fn group_priority(given: &str) -> Result<(String, i32), String> {
+    key_value(given)
+}
+
+fn group_reservation(given: &str) -> Result<GroupReservation, String> {
+    let (group, seats) = key_value(given)?;
+    Ok(GroupReservation { group, seats })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrueUpCommand {
+    /// The pending true-up: `pending_seats` and each expansion not settled yet.
+    Show(OnLicense),
+    /// Mark the pending expansions billed (audited); prints `{"settled": n}`.
+    Settle(OnLicense),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +351,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => seat_history(&open(&config)?, &license, &selection, csv).await,
         Command::SetupLink { command } => setup_link(&open(&config)?, &config, command),
         Command::Webhooks { command } => webhooks(&open(&config)?, &config, command).await,
+        Command::Policy { command } => policy(open(&config)?, config, command).await,
+        Command::TrueUp { command } => true_up(open(&config)?, config, command).await,
     }
 }
 
@@ -238,18 +362,72 @@ async fn seat_history(
     selection: &Selection,
     csv: bool,
 ) -> Result<(), CliError> {
-    let (window, license_id) = (selection.window()?, license_id.to_owned());
-    let intervals = db
-        .read(move |c| {
-            seatflow_store::licenses::get(c, &license_id)?;
-            seatflow_store::seat_history::held(c, &license_id, &window)
-        })
-        .await?;
+    let window = selection.window()?;
+    let intervals = read_license(db, license_id, move |c, id| {
+        seatflow_store::seat_history::held(c, id, &window)
+    })
+    .await?;
     if csv {
         write!(std::io::stdout().lock(), "{}", history_csv(&intervals))?;
         return Ok(());
     }
     holders(intervals).iter().try_for_each(print_json)
+}
+
+async fn policy(db: Db, config: Config, command: PolicyCommand) -> Result<(), CliError> {
+    match command {
+        PolicyCommand::Show(on) => {
+            print_json(&read_license(&db, &on.license, policies::get).await?)
+        }
+        PolicyCommand::Set {
+            on,
+            change,
+            dry_run,
+        } => {
+            let (state, request) = app(db, config);
+            let outcome =
+                change_policy(&state, on.license, change.update(), dry_run, &request).await?;
+            print_json(&outcome)
+        }
+    }
+}
+
+async fn true_up(db: Db, config: Config, command: TrueUpCommand) -> Result<(), CliError> {
+    match command {
+        TrueUpCommand::Show(on) => {
+            print_json(&read_license(&db, &on.license, policies::true_up).await?)
+        }
+        TrueUpCommand::Settle(on) => {
+            let (state, request) = app(db, config);
+            let settled = settle(&state, on.license, &request).await?;
+            print_json(&Settled { settled })
+        }
+    }
+}
+
+/// The API's state over the command line's database, so that a change runs exactly as the
+/// API runs it (`AppState::command`: its audit entry and licensing event in one transaction;
+/// the server's licensing consumer applies the event), and a request id for its audit entry.
+/// It serves nothing, so it needs no operator token.
+fn app(db: Db, config: Config) -> (AppState, RequestId) {
+    let request = RequestId(uuid::Uuid::new_v4().to_string());
+    (AppState::new(db, config, String::new()), request)
+}
+
+/// Reads from one license's data; an unknown license is an error (not an empty answer).
+async fn read_license<T, F>(db: &Db, license_id: &str, read: F) -> Result<T, CliError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &str) -> seatflow_store::Result<T> + Send + 'static,
+{
+    let license_id = license_id.to_owned();
+    let found = db
+        .read(move |c| {
+            seatflow_store::licenses::get(c, &license_id)?;
+            read(c, &license_id)
+        })
+        .await?;
+    Ok(found)
 }
 
 fn open(config: &Config) -> Result<Db, CliError> {
