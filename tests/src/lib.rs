@@ -6,6 +6,7 @@
 
 pub mod admin_pages;
 pub mod chaos;
+pub mod license;
 pub mod loadgen;
 pub mod wire;
 

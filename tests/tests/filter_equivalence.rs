@@ -148,7 +148,12 @@ fn arb_user() -> impl Strategy<Value = NewUser> {
 /// Gives the user the seat row that shows as `seat`.
 fn seat_user(conn: &mut seatflow_store::db::DbConn, license_id: &str, user_id: &str, seat: &Seat) {
     let now = "2026-01-01T00:00:00.000000Z";
-    seats::insert_blocked(conn, license_id, &[(user_id, now)], now).unwrap();
+    let newcomer = seats::Newcomer {
+        user_id,
+        joined_at: now,
+        priority: 0,
+    };
+    seats::insert_blocked(conn, license_id, &[newcomer], now).unwrap();
     let ids = [user_id.to_owned()];
     match seat {
         (status, None) if status == seats::ASSIGNED => {

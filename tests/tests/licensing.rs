@@ -7,10 +7,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
+use seatflow_tests::license::License;
 use seatflow_tests::{Tenant, TestServer, Transport, all_transports, patch_op, read};
 use serde_json::{Value, json};
-
-const CONVERGE: Duration = Duration::from_secs(30);
 
 all_transports!(
     five_seats_eight_members_then_promotion_release_and_seat_changes,
@@ -20,109 +19,6 @@ all_transports!(
     entitlement_check_for_the_product,
     put_of_the_same_members_keeps_the_queue,
 );
-
-struct License<'a> {
-    server: &'a TestServer,
-    tenant: Tenant,
-}
-
-impl License<'_> {
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("/api/v1/licenses/{}{path}", self.tenant.license_id);
-        let mut request = self.server.admin(method, &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        read(request.send().await.unwrap()).await
-    }
-
-    async fn user(&self, name: &str) -> String {
-        let (status, body) = self
-            .tenant
-            .post(
-                "/Users",
-                json!({"userName": format!("{name}@contoso.com"), "active": true}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn group(&self, name: &str, members: &[String]) -> String {
-        let (status, body) = self
-            .tenant
-            .post("/Groups", json!({"displayName": name}))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let id = body["id"].as_str().unwrap().to_owned();
-        let value: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-        let (status, _) = self
-            .tenant
-            .patch(
-                &format!("/Groups/{id}"),
-                patch_op(json!([{"op": "Add", "path": "members", "value": value}])),
-            )
-            .await;
-        assert_eq!(status, 204);
-        id
-    }
-
-    async fn license_groups(&self, groups: &[&String]) -> Value {
-        let (status, body) = self
-            .admin(
-                Method::PUT,
-                "/licensed-groups",
-                Some(json!({"group_ids": groups})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    async fn set(&self, change: Value) {
-        let (status, body) = self.admin(Method::PATCH, "", Some(change)).await;
-        assert_eq!(status, 200, "{body}");
-    }
-
-    async fn disable(&self, user: &str) {
-        let (status, _) = self
-            .tenant
-            .patch(
-                &format!("/Users/{user}"),
-                patch_op(json!([{"op": "Replace", "path": "active", "value": "False"}])),
-            )
-            .await;
-        assert_eq!(status, 200);
-    }
-
-    /// Waits for licensing to converge, checks the invariants, returns (assigned, queue).
-    async fn seats(&self) -> (Vec<String>, Vec<String>) {
-        self.server
-            .converged(&self.tenant.license_id, CONVERGE)
-            .await;
-        let (status, rows) = self.admin(Method::GET, "/seats?limit=1000", None).await;
-        assert_eq!(status, 200, "{rows}");
-        let rows = rows.as_array().unwrap();
-        let (_, license) = self.admin(Method::GET, "", None).await;
-        let assigned: Vec<String> = rows
-            .iter()
-            .filter(|r| r["status"] == "assigned")
-            .map(|r| r["user_id"].as_str().unwrap().to_owned())
-            .collect();
-        let queue: Vec<String> = rows
-            .iter()
-            .filter(|r| r["status"] == "blocked")
-            .map(|r| r["user_id"].as_str().unwrap().to_owned())
-            .collect();
-        // Invariants: seats_used counts the assigned rows; the queue is numbered 1..n.
-        assert_eq!(license["seats_used"], assigned.len(), "{license}");
-        for (i, row) in rows.iter().filter(|r| r["status"] == "blocked").enumerate() {
-            assert_eq!(row["queue_position"], i + 1, "{row}");
-            assert!(row["reason"].is_string());
-        }
-        (assigned, queue)
-    }
-}
 
 async fn setup(
     transport: Transport,
@@ -333,7 +229,7 @@ async fn dry_run_matches_the_real_outcome(transport: Transport) {
     assert_eq!(status, 200, "{preview}");
     assert_eq!(
         preview["impact"],
-        json!({"assigned": 3, "blocked": 2, "released": 0})
+        json!({"assigned": 3, "blocked": 2, "released": 0, "grace": 0})
     );
     // Nothing changed.
     let (_, selected) = l.admin(Method::GET, "/licensed-groups", None).await;
@@ -354,7 +250,7 @@ async fn dry_run_matches_the_real_outcome(transport: Transport) {
         .await;
     assert_eq!(
         preview["impact"],
-        json!({"assigned": 0, "blocked": 0, "released": 3})
+        json!({"assigned": 0, "blocked": 0, "released": 3, "grace": 0})
     );
     let (status, _) = l
         .admin(

@@ -151,7 +151,7 @@ async fn every_seat_is_recorded_from_assignment_to_release(transport: Transport)
     let totals = license.get("/seats/totals").await;
     assert_eq!(
         totals,
-        json!({"seats": 2, "used": 2, "available": 0, "blocked": 1, "in_grace": 0})
+        json!({"seats": 2, "used": 2, "available": 0, "blocked": 1, "in_grace": 0, "reserved": 0})
     );
 
     // Ada leaves the company: her seat goes to Cy, who waited.
@@ -304,7 +304,7 @@ async fn every_seat_is_recorded_from_assignment_to_release(transport: Transport)
     let totals = license.get("/seats/totals").await;
     assert_eq!(
         totals,
-        json!({"seats": 2, "used": 1, "available": 1, "blocked": 0, "in_grace": 0})
+        json!({"seats": 2, "used": 1, "available": 1, "blocked": 0, "in_grace": 0, "reserved": 0})
     );
 
     // The command line answers the same: one JSON object per user, or the CSV.
