@@ -597,13 +597,7 @@ fn held_back(
             Reserved::Group {
                 group_id: Some(group_id),
                 seats: n,
-            } => {
-                let holding = seats::holders_in_group(conn, license_id, group_id)?
-                    .into_iter()
-                    .filter(|id| !reserved_users.contains(id))
-                    .count();
-                (n - i64::try_from(holding).unwrap_or(i64::MAX)).max(0)
-            }
+            } => group_shortfall(conn, license_id, group_id, *n, reserved_users)?,
             Reserved::Group {
                 group_id: None,
                 seats: n,
@@ -611,6 +605,22 @@ fn held_back(
         };
     }
     Ok(held)
+}
+
+/// The seats a group reservation of `reserved` seats still holds back: those its members (not reserved by
+/// name) do not hold yet.
+fn group_shortfall(
+    conn: &mut DbConn,
+    license_id: &str,
+    group_id: &str,
+    reserved: i64,
+    reserved_users: &HashSet<String>,
+) -> Result<i64> {
+    let holding = seats::holders_in_group(conn, license_id, group_id)?
+        .into_iter()
+        .filter(|id| !reserved_users.contains(id))
+        .count();
+    Ok((reserved - i64::try_from(holding).unwrap_or(i64::MAX)).max(0))
 }
 
 /// Seats given out in one pass: who may take one (everyone waiting, or only this pass's
@@ -646,11 +656,7 @@ impl Promotion<'_> {
                 seats: held,
             } = reserved
             {
-                let holding = seats::holders_in_group(conn, self.license_id, group_id)?
-                    .into_iter()
-                    .filter(|id| !reserved_users.contains(id))
-                    .count();
-                let need = held - i64::try_from(holding).unwrap_or(i64::MAX);
+                let need = group_shortfall(conn, self.license_id, group_id, *held, reserved_users)?;
                 if need > 0 {
                     let waiting = seats::waiting_in_group(conn, self.license_id, group_id)?;
                     self.seat(conn, waiting, need)?;

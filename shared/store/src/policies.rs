@@ -197,11 +197,14 @@ pub fn rules(conn: &mut DbConn, license_id: &str) -> Result<Rules> {
             )
             .select((users::id, users::user_name_key))
             .load(conn)?;
+        // A target is a user's id or userName key; looked up, not scanned (up to 10,000 each).
+        let mut by_target = std::collections::HashMap::new();
+        for (id, key) in &found {
+            by_target.insert(key.as_str(), id);
+            by_target.insert(id.as_str(), id);
+        }
         for r in &user_rows {
-            let user_id = found
-                .iter()
-                .find(|(id, key)| *id == r.target || *key == r.target)
-                .map(|(id, _)| id.clone());
+            let user_id = by_target.get(r.target.as_str()).map(|id| (*id).clone());
             rules.reserved.push(Reserved::User { user_id });
         }
         // Two targets naming one user (their userName and their id) hold one seat.

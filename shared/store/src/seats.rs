@@ -44,6 +44,14 @@ pub struct Newcomer<'a> {
     pub priority: i32,
 }
 
+/// One chunk of a license's rows, by user id (`CHUNK` at most: bind parameters are capped).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn rows_of<'a>(license_id: &'a str, chunk: &'a [String]) -> _ {
+    seats::table
+        .filter(seats::license_id.eq(license_id))
+        .filter(seats::user_id.eq_any(chunk))
+}
+
 pub fn rows_for(
     conn: &mut DbConn,
     license_id: &str,
@@ -51,9 +59,7 @@ pub fn rows_for(
 ) -> Result<HashMap<String, SeatRow>> {
     let mut found = HashMap::new();
     for chunk in user_ids.chunks(CHUNK) {
-        let rows: Vec<SeatRow> = seats::table
-            .filter(seats::license_id.eq(license_id))
-            .filter(seats::user_id.eq_any(chunk))
+        let rows: Vec<SeatRow> = rows_of(license_id, chunk)
             .select(SeatRow::as_select())
             .load(conn)?;
         found.extend(rows.into_iter().map(|r| (r.user_id.clone(), r)));
@@ -138,12 +144,7 @@ pub fn insert_blocked(
 
 pub fn delete(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Result<()> {
     for chunk in user_ids.chunks(CHUNK) {
-        diesel::delete(
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::user_id.eq_any(chunk)),
-        )
-        .execute(conn)?;
+        diesel::delete(rows_of(license_id, chunk)).execute(conn)?;
     }
     Ok(())
 }
@@ -158,36 +159,31 @@ pub fn assign(
 ) -> Result<usize> {
     let mut assigned = 0;
     for chunk in user_ids.chunks(CHUNK) {
-        assigned += diesel::update(
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::user_id.eq_any(chunk)),
-        )
-        .set((
-            seats::status.eq(ASSIGNED),
-            seats::since.eq(now),
-            seats::reason.eq(None::<String>),
-        ))
-        .execute(conn)?;
+        assigned += diesel::update(rows_of(license_id, chunk))
+            .set((
+                seats::status.eq(ASSIGNED),
+                seats::since.eq(now),
+                seats::reason.eq(None::<String>),
+            ))
+            .execute(conn)?;
     }
     Ok(assigned)
 }
 
 /// Sets the priority of rows (after a priority or membership change), one update per value.
 pub fn set_priority(conn: &mut DbConn, license_id: &str, changed: &[(String, i32)]) -> Result<()> {
-    let mut by_priority: std::collections::BTreeMap<i32, Vec<&str>> = Default::default();
+    let mut by_priority: std::collections::BTreeMap<i32, Vec<String>> = Default::default();
     for (user_id, priority) in changed {
-        by_priority.entry(*priority).or_default().push(user_id);
+        by_priority
+            .entry(*priority)
+            .or_default()
+            .push(user_id.clone());
     }
     for (priority, ids) in by_priority {
         for chunk in ids.chunks(CHUNK) {
-            diesel::update(
-                seats::table
-                    .filter(seats::license_id.eq(license_id))
-                    .filter(seats::user_id.eq_any(chunk)),
-            )
-            .set(seats::priority.eq(priority))
-            .execute(conn)?;
+            diesel::update(rows_of(license_id, chunk))
+                .set(seats::priority.eq(priority))
+                .execute(conn)?;
         }
     }
     Ok(())
@@ -201,13 +197,9 @@ pub fn start_grace(
     until: &str,
 ) -> Result<()> {
     for chunk in user_ids.chunks(CHUNK) {
-        diesel::update(
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::user_id.eq_any(chunk)),
-        )
-        .set((seats::grace_until.eq(until), seats::reason.eq(IN_GRACE)))
-        .execute(conn)?;
+        diesel::update(rows_of(license_id, chunk))
+            .set((seats::grace_until.eq(until), seats::reason.eq(IN_GRACE)))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -215,18 +207,13 @@ pub fn start_grace(
 /// Ends the grace period of users entitled again: the seat (or the place in the queue) stays.
 pub fn end_grace(conn: &mut DbConn, license_id: &str, user_ids: &[String]) -> Result<()> {
     for chunk in user_ids.chunks(CHUNK) {
-        let rows = || {
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::user_id.eq_any(chunk))
-        };
-        diesel::update(rows().filter(seats::status.eq(ASSIGNED)))
+        diesel::update(rows_of(license_id, chunk).filter(seats::status.eq(ASSIGNED)))
             .set((
                 seats::grace_until.eq(None::<String>),
                 seats::reason.eq(None::<String>),
             ))
             .execute(conn)?;
-        diesel::update(rows().filter(seats::status.eq(BLOCKED)))
+        diesel::update(rows_of(license_id, chunk).filter(seats::status.eq(BLOCKED)))
             .set((
                 seats::grace_until.eq(None::<String>),
                 seats::reason.eq(NO_SEATS_AVAILABLE),
@@ -248,12 +235,7 @@ pub fn grace_expired(conn: &mut DbConn, now: &str, limit: i64) -> Result<Vec<(St
 
 /// Assigned seats in their grace period.
 pub fn in_grace_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
-    Ok(seats::table
-        .filter(seats::license_id.eq(license_id))
-        .filter(seats::status.eq(ASSIGNED))
-        .filter(seats::grace_until.is_not_null())
-        .count()
-        .get_result(conn)?)
+    count(conn, license_id, ASSIGNED, Some(true))
 }
 
 /// Seat holders (assigned) who are members of `group_id`.
@@ -303,43 +285,39 @@ pub fn set_reason(
     reason: &str,
 ) -> Result<()> {
     for chunk in user_ids.chunks(CHUNK) {
-        diesel::update(
-            seats::table
-                .filter(seats::license_id.eq(license_id))
-                .filter(seats::user_id.eq_any(chunk))
-                .filter(seats::status.eq(BLOCKED)),
-        )
-        .set(seats::reason.eq(reason))
-        .execute(conn)?;
+        diesel::update(rows_of(license_id, chunk).filter(seats::status.eq(BLOCKED)))
+            .set(seats::reason.eq(reason))
+            .execute(conn)?;
     }
     Ok(())
 }
 
 pub fn assigned_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
-    Ok(seats::table
-        .filter(seats::license_id.eq(license_id))
-        .filter(seats::status.eq(ASSIGNED))
-        .count()
-        .get_result(conn)?)
+    count(conn, license_id, ASSIGNED, None)
 }
 
 /// How many users wait in the license's queue.
 pub fn waiting_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
-    Ok(seats::table
-        .filter(seats::license_id.eq(license_id))
-        .filter(seats::status.eq(BLOCKED))
-        .count()
-        .get_result(conn)?)
+    count(conn, license_id, BLOCKED, None)
 }
 
 /// How many users wait in the license's queue and may be promoted (not in grace).
 pub fn promotable_count(conn: &mut DbConn, license_id: &str) -> Result<i64> {
-    Ok(seats::table
+    count(conn, license_id, BLOCKED, Some(false))
+}
+
+/// The license's rows of `status`: all of them, or only those in grace (`Some(true)`) or out of it.
+fn count(conn: &mut DbConn, license_id: &str, status: &str, in_grace: Option<bool>) -> Result<i64> {
+    let rows = seats::table
         .filter(seats::license_id.eq(license_id))
-        .filter(seats::status.eq(BLOCKED))
-        .filter(seats::grace_until.is_null())
-        .count()
-        .get_result(conn)?)
+        .filter(seats::status.eq(status))
+        .into_boxed();
+    let rows = match in_grace {
+        None => rows,
+        Some(true) => rows.filter(seats::grace_until.is_not_null()),
+        Some(false) => rows.filter(seats::grace_until.is_null()),
+    };
+    Ok(rows.count().get_result(conn)?)
 }
 
 /// The first `limit` waiting users in queue order (rows in grace are passed over).
@@ -584,11 +562,6 @@ pub fn setup_counts(conn: &mut DbConn, license_id: &str) -> Result<SetupCounts> 
         .filter(licensed_groups::license_id.eq(license_id))
         .count()
         .get_result(conn)?;
-    let blocked: i64 = seats::table
-        .filter(seats::license_id.eq(license_id))
-        .filter(seats::status.eq(BLOCKED))
-        .count()
-        .get_result(conn)?;
     let live_tokens: i64 = scim_tokens::table
         .filter(scim_tokens::license_id.eq(license_id))
         .filter(scim_tokens::revoked_at.is_null())
@@ -599,7 +572,7 @@ pub fn setup_counts(conn: &mut DbConn, license_id: &str) -> Result<SetupCounts> 
         groups,
         licensed_groups,
         assigned: assigned_count(conn, license_id)?,
-        blocked,
+        blocked: waiting_count(conn, license_id)?,
         live_tokens,
     })
 }
